@@ -1,0 +1,1 @@
+"""The scikit-learn classifier: query type, priority and team queue, with confidence."""

@@ -1,0 +1,42 @@
+"""The `triaje` command line: one entry point, one subcommand per job."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from pipeline import __version__
+from pipeline.errors import TriajeError
+
+
+class TriajeGroup(click.Group):
+    """Turns our own errors into one clear line and exit status 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except TriajeError as exc:
+            click.echo(f"triaje: error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=TriajeGroup)
+@click.version_option(__version__, prog_name="triaje")
+@click.option("--config", "config_path", metavar="PATH", default=None,
+              help="Config file (default: $TRIAJE_CONFIG, else ./triaje.toml).")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, verbose: int) -> None:
+    """triaje: ingest, classify and route service-desk email."""
+    ctx.obj = {"config_path": config_path, "verbose": verbose}
+
+
+def _register() -> None:
+    from classifier.commands import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+
+
+_register()

@@ -1,0 +1,141 @@
+"""Readable text out of a MIME tree: the body, forwarded messages, and an attachment list.
+
+The stdlib parser does the MIME work; this module only chooses parts and decodes them
+forgivingly: a wrong or unknown charset falls back instead of failing, HTML-only mail goes
+through inscriptis, and attachments are listed by name, type and size, never loaded as text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.message import Message
+
+from inscriptis import get_text
+
+MAX_DEPTH = 50  # deeper MIME nesting than this is hostile, not mail
+
+
+@dataclass(frozen=True)
+class Attachment:
+    name: str
+    content_type: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Extracted:
+    text: str
+    html_only: bool
+    attachments: tuple[Attachment, ...]
+    forwarded: int
+    too_deep: bool
+
+
+def decode_bytes(payload: bytes, charset: str | None) -> str:
+    """Decode with the declared charset, then UTF-8, then cp1252; never raise."""
+    for candidate in (charset, "utf-8"):
+        if not candidate:
+            continue
+        try:
+            return payload.decode(candidate)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return payload.decode("cp1252", errors="replace")
+
+
+def part_text(part: Message) -> str:
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    text = decode_bytes(payload, part.get_content_charset()).replace("\x00", "")
+    if part.get_content_type() == "text/html":
+        return html_to_text(text)
+    return text
+
+
+def html_to_text(html: str) -> str:
+    try:
+        return get_text(html).strip()
+    except Exception:  # inscriptis chokes on some broken markup; keep the words anyway
+        return " ".join(html.split())
+
+
+def _is_attachment(part: Message) -> bool:
+    disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
+    return disposition == "attachment" or (
+        bool(part.get_filename()) and part.get_content_maintype() != "text")
+
+
+def _encoded_size(part: Message) -> int:
+    payload = part.get_payload()
+    raw_len = len(payload) if isinstance(payload, str | bytes) else 0
+    if (part.get("Content-Transfer-Encoding") or "").strip().lower() == "base64":
+        return raw_len * 3 // 4
+    return raw_len
+
+
+def _attachment(part: Message) -> Attachment:
+    try:
+        name = part.get_filename() or ""
+    except Exception:
+        name = ""
+    return Attachment(str(name), part.get_content_type(), _encoded_size(part))
+
+
+def _leaves(msg: Message, depth: int = 0) -> Iterator[tuple[Message, int]]:
+    """Every non-multipart part with its depth; message/rfc822 parts are yielded, not entered."""
+    stack: list[tuple[Message, int]] = [(msg, depth)]
+    while stack:
+        part, level = stack.pop()
+        if part.is_multipart() and part.get_content_type() != "message/rfc822":
+            children = part.get_payload()
+            if isinstance(children, list):
+                stack.extend((child, level + 1) for child in reversed(children))
+            continue
+        yield part, level
+
+
+def extract(msg: Message, depth: int = 0) -> Extracted:
+    plain: list[str] = []
+    html: list[str] = []
+    forwarded: list[str] = []
+    attachments: list[Attachment] = []
+    too_deep = False
+    for part, level in _leaves(msg, depth):
+        if level > MAX_DEPTH:
+            too_deep = True
+            continue
+        kind = part.get_content_type()
+        if kind == "message/rfc822" and level < MAX_DEPTH:
+            forwarded.append(_forwarded_text(part, level))
+        elif _is_attachment(part):
+            attachments.append(_attachment(part))
+        elif kind == "text/plain":
+            plain.append(part_text(part))
+        elif kind == "text/html":
+            html.append(part_text(part))
+        elif part.get_content_maintype() != "multipart":
+            attachments.append(_attachment(part))
+    body = "\n\n".join(t for t in plain if t.strip()) or "\n\n".join(html)
+    text = "\n\n".join([body.strip(), *forwarded]).strip()
+    return Extracted(text, not plain and bool(html), tuple(attachments), len(forwarded), too_deep)
+
+
+def _forwarded_text(part: Message, level: int) -> str:
+    inner = part.get_payload()
+    if isinstance(inner, list) and inner:
+        inner = inner[0]
+    if not isinstance(inner, Message):
+        return ""
+    sub = extract(inner, level + 1)
+    head = [f"{name}: {_safe_header(inner, name)}" for name in ("From", "Date", "Subject")
+            if inner.get(name)]
+    return "\n".join(["---------- Forwarded message ----------", *head, "", sub.text])
+
+
+def _safe_header(msg: Message, name: str) -> str:
+    try:
+        return str(msg.get(name, "")).strip()
+    except Exception:
+        return ""

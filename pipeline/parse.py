@@ -1,0 +1,140 @@
+"""Parse stage: raw bytes in, one immutable record out.
+
+stdlib `email` with `policy.default` on bytes does the MIME work. Every header read is
+guarded, because real mail carries headers no RFC allows and one bad header must not
+cost the whole message.
+"""
+
+from __future__ import annotations
+
+import email
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from email import policy
+from email.header import decode_header, make_header
+from email.message import Message
+from email.utils import getaddresses, parseaddr, parsedate_to_datetime
+
+from pipeline import language, mimetext, replystrip
+from pipeline.errors import ParseError
+
+GUARD_HEADERS = (
+    "auto-submitted", "precedence", "x-auto-response-suppress", "list-id",
+    "list-unsubscribe", "x-autoreply", "x-autorespond", "return-path", "x-failed-recipients",
+)
+_MSGID = re.compile(r"<[^<>\s]+>")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+@dataclass(frozen=True)
+class ParsedMessage:
+    message_id: str | None
+    dedupe_key: str
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    subject: str
+    from_addr: str
+    from_name: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    reply_to: str
+    date: datetime | None
+    content_type: str
+    text: str
+    clean_text: str
+    html_only: bool
+    attachments: tuple[mimetext.Attachment, ...]
+    forwarded: int
+    language: str
+    guard_headers: dict[str, str]
+    notes: tuple[str, ...]
+
+
+def dedupe_key(raw: bytes, message_id: str | None) -> str:
+    """Message-ID identifies a mail across folders and UIDVALIDITY resets; else its bytes."""
+    if message_id:
+        return "mid:" + message_id[:900]
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def header_text(msg: Message, name: str) -> str:
+    """A header as one clean line of text, decoded, whatever state it is in."""
+    try:
+        value = msg.get(name)
+    except Exception:
+        value = _fallback_header(msg, name)
+    if value is None:
+        return ""
+    return _CONTROL.sub(" ", str(value)).strip()
+
+
+def _fallback_header(msg: Message, name: str) -> str | None:
+    for key, raw in msg.raw_items():
+        if key.lower() == name.lower():
+            try:
+                return str(make_header(decode_header(str(raw))))
+            except Exception:
+                return str(raw)
+    return None
+
+
+def message_ids(msg: Message, name: str) -> tuple[str, ...]:
+    return tuple(m.lower() for m in _MSGID.findall(header_text(msg, name)))
+
+
+def _addresses(msg: Message, name: str) -> tuple[str, ...]:
+    pairs = getaddresses([header_text(msg, name)])
+    return tuple(addr.lower() for _, addr in pairs if "@" in addr)
+
+
+def _date(msg: Message) -> datetime | None:
+    try:
+        return parsedate_to_datetime(header_text(msg, "Date"))
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def parse_message(raw: bytes, max_bytes: int | None = None) -> ParsedMessage:
+    notes: list[str] = []
+    data = raw
+    if max_bytes is not None and len(raw) > max_bytes:
+        data = raw[:max_bytes]
+        notes.append(f"oversized: {len(raw)} bytes, registered from the first {max_bytes}")
+    try:
+        msg = email.message_from_bytes(data, policy=policy.default)
+        extracted = mimetext.extract(msg)
+    except RecursionError as exc:
+        raise ParseError("MIME structure nested too deeply") from exc
+    if extracted.too_deep:
+        notes.append(f"MIME parts nested deeper than {mimetext.MAX_DEPTH} were skipped")
+    return _record(raw, msg, extracted, notes)
+
+
+def _record(raw: bytes, msg: Message, ex: mimetext.Extracted, notes: list[str]) -> ParsedMessage:
+    ids = message_ids(msg, "Message-ID")
+    message_id = ids[0] if ids else None
+    from_name, from_addr = parseaddr(header_text(msg, "From"))
+    clean = replystrip.strip_reply(ex.text)
+    subject = header_text(msg, "Subject")
+    return ParsedMessage(
+        message_id=message_id, dedupe_key=dedupe_key(raw, message_id),
+        in_reply_to=message_ids(msg, "In-Reply-To"), references=message_ids(msg, "References"),
+        subject=subject, from_addr=from_addr.lower(), from_name=from_name,
+        to=_addresses(msg, "To"), cc=_addresses(msg, "Cc"),
+        reply_to=parseaddr(header_text(msg, "Reply-To"))[1].lower(), date=_date(msg),
+        content_type=msg.get_content_type(), text=ex.text, clean_text=clean,
+        html_only=ex.html_only, attachments=ex.attachments, forwarded=ex.forwarded,
+        language=language.detect(f"{subject}\n{clean}"),
+        guard_headers={h: header_text(msg, h) for h in GUARD_HEADERS if msg.get(h) is not None},
+        notes=tuple(notes),
+    )
+
+
+def peek_message_id(raw: bytes) -> str | None:
+    """The Message-ID from the header block only: cheap enough for the fetch stage."""
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    msg = email.message_from_bytes(head + b"\n\n", policy=policy.compat32)
+    found = _MSGID.findall(str(msg.get("Message-ID", "")))
+    return found[0].lower() if found else None

@@ -1,0 +1,1 @@
+"""A bundled Maildir of sample desk mail, used by `triaje demo`."""

@@ -1,0 +1,89 @@
+"""Tables, in SQLAlchemy Core. Changes go through a migration in pipeline/migrations."""
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+mailbox_state = Table(
+    "mailbox_state", metadata,
+    Column("mailbox", String(200), primary_key=True),
+    Column("folder", String(500), primary_key=True),
+    Column("uidvalidity", Integer, nullable=False),
+    Column("last_uid", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+tickets = Table(
+    "tickets", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ref", String(40), nullable=False, unique=True),
+    Column("mailbox", String(200), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("requester", String(320), nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("status", String(20), nullable=False, default="open"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+inbound = Table(
+    "inbound", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("mailbox", String(200), nullable=False),
+    Column("folder", String(500), nullable=False),
+    Column("uidvalidity", Integer, nullable=True),
+    Column("uid", Integer, nullable=True),
+    Column("source_key", String(500), nullable=True),
+    Column("dedupe_key", String(1000), nullable=False, unique=True),
+    Column("message_id", String(1000), nullable=True),
+    Column("raw", LargeBinary, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("state", String(20), nullable=False),  # fetched | processed | quarantined
+    Column("stage", String(40), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("processed_at", DateTime(timezone=True), nullable=True),
+    Column("server_done", Boolean, nullable=False, default=False),
+    Column("ticket_id", Integer, ForeignKey("tickets.id"), nullable=True),
+    Column("is_followup", Boolean, nullable=True),
+    Column("automatic", Boolean, nullable=True),
+    Column("auto_reason", String(200), nullable=True),
+    Column("sender", String(320), nullable=True),
+    Column("subject", Text, nullable=True),
+    Column("language", String(8), nullable=True),
+    Column("body_text", Text, nullable=True),
+    Column("notes", Text, nullable=True),
+)
+Index("ix_inbound_state", inbound.c.state)
+Index("ix_inbound_message_id", inbound.c.message_id)
+Index("ix_inbound_sender_time", inbound.c.sender, inbound.c.received_at)
+Index("ix_inbound_ticket", inbound.c.ticket_id)
+Index("ix_inbound_uid", inbound.c.mailbox, inbound.c.folder, inbound.c.uidvalidity, inbound.c.uid)
+
+predictions = Table(
+    "predictions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("inbound_id", Integer, ForeignKey("inbound.id"), nullable=False),
+    Column("head", String(40), nullable=False),
+    Column("label", String(100), nullable=False),
+    Column("confidence", Float, nullable=False),
+    Column("needs_review", Boolean, nullable=False),
+    Column("model_version", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("inbound_id", "head", "model_version", name="uq_prediction"),
+)

@@ -1,0 +1,1 @@
+"""The bilingual seed training set, installed as pipeline.training_data."""
