@@ -33,9 +33,10 @@ def main(ctx: click.Context, config_path: str | None, verbose: int) -> None:
 
 
 def _register() -> None:
-    from classifier.commands import COMMANDS
+    from classifier.commands import COMMANDS as CLASSIFIER_COMMANDS
+    from pipeline.cli_ingest import COMMANDS as INGEST_COMMANDS
 
-    for command in COMMANDS:
+    for command in (*INGEST_COMMANDS, *CLASSIFIER_COMMANDS):
         main.add_command(command)
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from pipeline import config_outbound
 from pipeline.configreader import Table, build
 from pipeline.errors import ConfigError
 
@@ -82,6 +83,8 @@ class Config:
     mailboxes: tuple[MailboxConfig, ...]
     desk: DeskConfig = field(default_factory=DeskConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    outbound: config_outbound.OutboundConfig = field(
+        default_factory=config_outbound.OutboundConfig)
     source: str | None = None
 
     def mailbox(self, name: str) -> MailboxConfig:
@@ -118,8 +121,9 @@ def from_dict(data: dict, source: str | None = None, base: Path | None = None) -
     _check_unique_names(mailboxes, source)
     desk = build(root.table("desk"), _desk)
     classifier = build(root.table("classifier"), _classifier)
+    outbound = config_outbound.from_root(root)
     root.finish()
-    return Config(database, mailboxes, desk, classifier, source)
+    return Config(database, mailboxes, desk, classifier, outbound, source)
 
 
 def _database(t: Table) -> str:

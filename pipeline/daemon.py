@@ -1,0 +1,79 @@
+"""`triaje run`: APScheduler jobs per mailbox plus IDLE watchers, stopped cleanly by signal.
+
+SIGTERM or SIGINT sets the stop event: the message in hand is finished and committed, the
+rest of a batch stays committed as raw bytes for the next start, and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from pipeline.errors import FetchError
+from pipeline.idle import IdleWatcher
+from pipeline.poller import MailboxPoller
+from pipeline.services import Services
+
+log = logging.getLogger("triaje.daemon")
+MISFIRE_GRACE = 30
+
+
+def _poll_job(poller: MailboxPoller) -> None:
+    try:
+        poller.poll()
+    except FetchError as exc:
+        log.debug("%s", exc)
+    poller.after_poll()
+
+
+class Daemon:
+    def __init__(self, env: Services, extra_jobs: list[tuple[Callable, dict]] | None = None,
+                 after_poll: Callable[[], None] | None = None) -> None:
+        self.env = env
+        self.scheduler = BackgroundScheduler(timezone=UTC, job_defaults={
+            "coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE})
+        self.pollers = [MailboxPoller(env, cfg, after_poll) for cfg in env.config.mailboxes]
+        self.watchers: list[IdleWatcher] = []
+        self.extra_jobs = extra_jobs or []
+
+    def start(self) -> None:
+        now = datetime.now(UTC)
+        for poller in self.pollers:
+            self.scheduler.add_job(_poll_job, "interval", args=[poller], id=f"poll:{poller.cfg.name}",
+                                   seconds=poller.cfg.poll_interval, next_run_time=now)
+            if poller.cfg.idle and not poller.cfg.is_maildir:
+                self.watchers.append(IdleWatcher(poller))
+        for func, trigger in self.extra_jobs:
+            self.scheduler.add_job(func, **trigger)
+        self.scheduler.start()
+        for watcher in self.watchers:
+            watcher.start()
+        log.info("triaje daemon running: %d mailboxes, %d IDLE watchers", len(self.pollers),
+                 len(self.watchers))
+
+    def stop(self) -> None:
+        self.env.stop.set()
+        self.scheduler.shutdown(wait=True)
+        for watcher in self.watchers:
+            watcher.join(timeout=5)
+        for poller in self.pollers:
+            poller.close()
+        log.info("triaje daemon stopped")
+
+    def run_until_signal(self) -> None:
+        def handle(signum, _frame) -> None:
+            log.info("received %s: finishing the message in hand", signal.Signals(signum).name)
+            self.env.stop.set()
+
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+        self.start()
+        try:
+            while not self.env.stop.wait(1.0):
+                pass
+        finally:
+            self.stop()

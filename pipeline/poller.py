@@ -1,0 +1,104 @@
+"""One poll cycle per mailbox: fetch new mail, then run the stages on it.
+
+A MailboxPoller keeps its IMAP connection between cycles (a login per cycle would cost
+more than the fetch) and drops it on any network error; the next cycle reconnects, after
+a backoff that grows while the server stays unreachable. Errors are logged once per
+episode, not once per retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from pipeline import runner
+from pipeline.config import MailboxConfig
+from pipeline.errors import FetchError
+from pipeline.fetch import FetchResult, ImapFetcher
+from pipeline.imapconn import NETWORK_ERRORS, ImapConnection
+from pipeline.maildirsource import MaildirFetcher
+from pipeline.runner import Summary
+from pipeline.services import Services
+
+log = logging.getLogger("triaje.poll")
+MAX_BACKOFF = 300.0
+
+
+class MailboxPoller:
+    def __init__(self, env: Services, cfg: MailboxConfig, after=None) -> None:
+        self.env, self.cfg, self.after = env, cfg, after
+        self.conn: ImapConnection | None = None
+        self.lock = threading.Lock()
+        self.failures = 0
+        self.retry_at = 0.0
+
+    def poll(self, force: bool = False) -> Summary:
+        """One cycle; raises FetchError when the mailbox cannot be reached."""
+        with self.lock:
+            if not force and time.monotonic() < self.retry_at:
+                raise FetchError(f"mailbox {self.cfg.name}: waiting before reconnecting")
+            summary = runner.process_pending(self.env, self.cfg.name)
+            try:
+                result = self._fetch(summary)
+            except (FetchError, *NETWORK_ERRORS) as exc:
+                self._failed(exc)
+                raise FetchError(f"mailbox {self.cfg.name}: {exc}") from None
+            self._recovered()
+            summary.fetched += result.fetched
+            summary.duplicates += result.duplicates
+            return summary
+
+    def after_poll(self) -> None:
+        """Run what must follow new mail at once (the outbox drain), outside the lock."""
+        if self.after is not None:
+            self.after()
+
+    def _fetch(self, summary: Summary) -> FetchResult:
+        def batch_done(ids: list[int]) -> None:
+            runner.process_ids(self.env, ids, summary)
+
+        if self.cfg.is_maildir:
+            return MaildirFetcher(self.cfg, self.env.engine).cycle(batch_done)
+        if self.conn is None:
+            conn = ImapConnection(self.cfg)
+            conn.connect()
+            self.conn = conn
+        return ImapFetcher(self.cfg, self.env.engine).cycle(self.conn, batch_done)
+
+    def _failed(self, exc: BaseException) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+        self.failures += 1
+        delay = min(MAX_BACKOFF, 2.0 ** min(self.failures, 9))
+        self.retry_at = time.monotonic() + delay
+        if self.failures == 1:
+            log.error("mailbox=%s unreachable: %s (retrying with backoff)", self.cfg.name, exc)
+
+    def _recovered(self) -> None:
+        if self.failures:
+            log.info("mailbox=%s reachable again after %d failed attempts", self.cfg.name,
+                     self.failures)
+        self.failures, self.retry_at = 0, 0.0
+
+    def close(self) -> None:
+        with self.lock:
+            if self.conn is not None:
+                self.conn.close()
+                self.conn = None
+
+
+def poll_once(env: Services) -> tuple[Summary, list[str]]:
+    """Every mailbox once; returns the summary and the mailboxes that failed."""
+    total, failed = Summary(), []
+    for cfg in env.config.mailboxes:
+        poller = MailboxPoller(env, cfg)
+        try:
+            total.add(poller.poll(force=True))
+        except FetchError as exc:
+            log.error("%s", exc)
+            failed.append(cfg.name)
+        finally:
+            poller.close()
+    return total, failed

@@ -1,0 +1,43 @@
+"""What every stage may use, built once at start: config, database, model."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+
+from pipeline.config import Config
+from pipeline.db import open_database
+
+log = logging.getLogger("triaje")
+
+
+@dataclass
+class Services:
+    config: Config
+    engine: Engine
+    model: Any | None  # classifier.artefact.TriageModel, loaded once
+    stop: threading.Event = field(default_factory=threading.Event)  # set on SIGTERM/SIGINT
+
+    @property
+    def own_addresses(self) -> tuple[str, ...]:
+        return self.config.desk.addresses
+
+
+def load_model(config: Config) -> Any | None:
+    """The current model, or None (then every message goes to triage) with a warning."""
+    from classifier import artefact
+
+    if artefact.current_version(config.classifier.models_dir) is None:
+        log.warning("no model in %s: messages are registered without predictions and sent to "
+                    "triage; run `triaje train` or `triaje demo`", config.classifier.models_dir)
+        return None
+    return artefact.load_current(config.classifier.models_dir)
+
+
+def build(config: Config, with_model: bool = True) -> Services:
+    engine = open_database(config.database_url)
+    return Services(config, engine, load_model(config) if with_model else None)
