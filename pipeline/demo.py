@@ -1,0 +1,81 @@
+"""`triaje demo`: the whole pipeline on the bundled sample mailbox, no server needed.
+
+It writes a working folder with a config, an SQLite database, a model trained on the
+bundled seed set (only when none is installed yet), and the mails it would send as .eml
+files, then prints what happened to each message.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+CONFIG_TEMPLATE = """\
+# Written by `triaje demo`: the offline demo, processing the bundled sample Maildir.
+[database]
+url = "sqlite:///{workdir}/triaje.db"
+
+[[mailboxes]]
+name = "sample"
+url = "maildir://{sample}"
+start = "all"
+
+[desk]
+addresses = ["desk@example.org"]
+default_language = "es"
+timezone = "Europe/Madrid"
+
+[classifier]
+models_dir = "{workdir}/models"
+
+[smtp]
+from = "Mesa de servicio <desk@example.org>"
+
+[outbox]
+directory = "{workdir}/outbox"
+
+[routing]
+triage = "triage@example.org"
+default = "n1@example.org"
+
+[[routing.rules]]
+type = ["incident"]
+priority = ["critical", "high"]
+to = ["n2@example.org"]
+
+[[routing.rules]]
+queue = ["network"]
+to = ["redes@example.org"]
+
+[[routing.rules]]
+type = ["complaint", "compliment"]
+to = ["calidad@example.org"]
+"""
+
+
+def sample_mailbox() -> Path:
+    return Path(str(files("pipeline.sample_mailbox")))
+
+
+def seed_data() -> Path:
+    return Path(str(files("pipeline.training_data")))
+
+
+def write_config(workdir: Path) -> Path:
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "triaje.toml"
+    path.write_text(CONFIG_TEMPLATE.format(workdir=workdir.resolve().as_posix(),
+                                           sample=sample_mailbox().as_posix()), encoding="utf-8")
+    return path
+
+
+def ensure_model(models_dir: str, progress: bool) -> str:
+    """Train on the bundled seed set when no model is installed; returns the version."""
+    from classifier import artefact, training
+
+    current = artefact.current_version(models_dir)
+    if current is not None:
+        return current
+    trained = Path(models_dir) / "_training"
+    training.train_from_paths([str(seed_data())], trained, progress=progress)
+    return artefact.install(trained, models_dir)
