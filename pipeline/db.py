@@ -21,17 +21,26 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_MS / 1000})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """SQLAlchemy's documented pysqlite recipe: we emit BEGIN ourselves, so SAVEPOINT works."""
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _sqlite_begin(conn) -> None:
+    """IMMEDIATE takes the write lock up front: a deferred BEGIN that later upgrades to a
+    writer can fail at once with "database is locked" instead of waiting busy_timeout."""
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _alembic_config() -> AlembicConfig:

@@ -41,6 +41,9 @@ def decode_bytes(payload: bytes, charset: str | None) -> str:
             return payload.decode(candidate)
         except (LookupError, UnicodeDecodeError):
             continue
+    mostly_utf8 = payload.decode("utf-8", errors="replace")
+    if mostly_utf8.count("\ufffd") <= max(1, len(payload) // 500):  # e.g. a cut-off last character
+        return mostly_utf8
     return payload.decode("cp1252", errors="replace")
 
 
@@ -62,25 +65,44 @@ def html_to_text(html: str) -> str:
 
 
 def _is_attachment(part: Message) -> bool:
-    disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
+    disposition = str(part.get("Content-Disposition") or "").split(";")[0].strip().lower()
     return disposition == "attachment" or (
-        bool(part.get_filename()) and part.get_content_maintype() != "text")
+        bool(_filename(part)) and part.get_content_maintype() != "text")
+
+
+def _filename(part: Message) -> str:
+    """RFC 2231 names come decoded from get_filename; RFC 2047 ones (Outlook) too."""
+    from pipeline.parse import decode_words
+
+    try:
+        name = str(part.get_filename() or "")
+        if "\ufffd" in name:  # raw 8-bit parameter: read it again from the repaired header
+            name = str(_repaired(part).get_filename() or name)
+        return decode_words(name)
+    except Exception:  # a parameter no parser can read: list the part without a name
+        return ""
+
+
+def _repaired(part: Message) -> Message:
+    from pipeline.parse import raw_headers, repair_8bit
+
+    probe = Message()
+    for header in ("Content-Disposition", "Content-Type"):
+        for value in raw_headers(part, header):
+            probe[header] = repair_8bit(value)
+    return probe
 
 
 def _encoded_size(part: Message) -> int:
     payload = part.get_payload()
     raw_len = len(payload) if isinstance(payload, str | bytes) else 0
-    if (part.get("Content-Transfer-Encoding") or "").strip().lower() == "base64":
+    if str(part.get("Content-Transfer-Encoding") or "").strip().lower() == "base64":
         return raw_len * 3 // 4
     return raw_len
 
 
 def _attachment(part: Message) -> Attachment:
-    try:
-        name = part.get_filename() or ""
-    except Exception:
-        name = ""
-    return Attachment(str(name), part.get_content_type(), _encoded_size(part))
+    return Attachment(_filename(part), part.get_content_type(), _encoded_size(part))
 
 
 def _leaves(msg: Message, depth: int = 0) -> Iterator[tuple[Message, int]]:
@@ -135,7 +157,6 @@ def _forwarded_text(part: Message, level: int) -> str:
 
 
 def _safe_header(msg: Message, name: str) -> str:
-    try:
-        return str(msg.get(name, "")).strip()
-    except Exception:
-        return ""
+    from pipeline.parse import header_text
+
+    return header_text(msg, name)

@@ -1,8 +1,11 @@
 """Parse stage: raw bytes in, one immutable record out.
 
-stdlib `email` with `policy.default` on bytes does the MIME work. Every header read is
-guarded, because real mail carries headers no RFC allows and one bad header must not
-cost the whole message.
+The stdlib `email` parser does the MIME work. It runs with the `compat32` policy and the
+few headers we surface are decoded with the stdlib's own RFC 2047/2231 decoders: measured
+here, `policy.default` spends 0.76 ms per message building header objects we never use,
+`compat32` 0.09 ms, and the parse stage decides the pipeline's throughput (see
+bench/ingest). Every header read is guarded, because real mail carries headers no RFC
+allows and one bad header must not cost the whole message.
 """
 
 from __future__ import annotations
@@ -59,25 +62,41 @@ def dedupe_key(raw: bytes, message_id: str | None) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
+def raw_headers(msg: Message, name: str) -> list[str]:
+    """Header values as stored (compat32 would wrap 8-bit ones in Header objects)."""
+    wanted = name.lower()
+    return [str(v) for k, v in msg.raw_items() if k.lower() == wanted]
+
+
 def header_text(msg: Message, name: str) -> str:
-    """A header as one clean line of text, decoded, whatever state it is in."""
-    try:
-        value = msg.get(name)
-    except Exception:
-        value = _fallback_header(msg, name)
-    if value is None:
+    """A header as one clean line of text, RFC 2047 decoded, whatever state it is in."""
+    values = raw_headers(msg, name)
+    if not values:
         return ""
-    return _CONTROL.sub(" ", str(value)).strip()
+    return _CONTROL.sub(" ", decode_words(values[0])).strip()
 
 
-def _fallback_header(msg: Message, name: str) -> str | None:
-    for key, raw in msg.raw_items():
-        if key.lower() == name.lower():
-            try:
-                return str(make_header(decode_header(str(raw))))
-            except Exception:
-                return str(raw)
-    return None
+def header_raw(msg: Message, name: str) -> str:
+    values = raw_headers(msg, name)
+    return values[0] if values else ""
+
+
+def decode_words(value: str) -> str:
+    """RFC 2047 encoded words decoded; raw 8-bit bytes read as UTF-8, else cp1252."""
+    value = repair_8bit(value)
+    if "=?" not in value:
+        return value
+    try:
+        return str(make_header(decode_header(value)))
+    except Exception:  # malformed encoded words or unknown charsets: keep the text as sent
+        return value
+
+
+def repair_8bit(value: str) -> str:
+    """Headers with raw 8-bit bytes arrive as surrogate escapes; decode them for real."""
+    if not any("\udc80" <= ch <= "\udcff" for ch in value):
+        return value
+    return mimetext.decode_bytes(value.encode("ascii", "surrogateescape"), None)
 
 
 def message_ids(msg: Message, name: str) -> tuple[str, ...]:
@@ -85,8 +104,13 @@ def message_ids(msg: Message, name: str) -> tuple[str, ...]:
 
 
 def _addresses(msg: Message, name: str) -> tuple[str, ...]:
-    pairs = getaddresses([header_text(msg, name)])
+    pairs = getaddresses([repair_8bit(v) for v in raw_headers(msg, name)])
     return tuple(addr.lower() for _, addr in pairs if "@" in addr)
+
+
+def _sender(msg: Message) -> tuple[str, str]:
+    name, addr = parseaddr(repair_8bit(header_raw(msg, "From")))
+    return _CONTROL.sub(" ", decode_words(name)).strip(), _CONTROL.sub("", addr).lower()
 
 
 def _date(msg: Message) -> datetime | None:
@@ -103,7 +127,7 @@ def parse_message(raw: bytes, max_bytes: int | None = None) -> ParsedMessage:
         data = raw[:max_bytes]
         notes.append(f"oversized: {len(raw)} bytes, registered from the first {max_bytes}")
     try:
-        msg = email.message_from_bytes(data, policy=policy.default)
+        msg = email.message_from_bytes(data, policy=policy.compat32)
         extracted = mimetext.extract(msg)
     except RecursionError as exc:
         raise ParseError("MIME structure nested too deeply") from exc
@@ -115,26 +139,35 @@ def parse_message(raw: bytes, max_bytes: int | None = None) -> ParsedMessage:
 def _record(raw: bytes, msg: Message, ex: mimetext.Extracted, notes: list[str]) -> ParsedMessage:
     ids = message_ids(msg, "Message-ID")
     message_id = ids[0] if ids else None
-    from_name, from_addr = parseaddr(header_text(msg, "From"))
+    from_name, from_addr = _sender(msg)
     clean = replystrip.strip_reply(ex.text)
     subject = header_text(msg, "Subject")
     return ParsedMessage(
         message_id=message_id, dedupe_key=dedupe_key(raw, message_id),
         in_reply_to=message_ids(msg, "In-Reply-To"), references=message_ids(msg, "References"),
-        subject=subject, from_addr=from_addr.lower(), from_name=from_name,
+        subject=subject, from_addr=from_addr, from_name=from_name,
         to=_addresses(msg, "To"), cc=_addresses(msg, "Cc"),
-        reply_to=parseaddr(header_text(msg, "Reply-To"))[1].lower(), date=_date(msg),
+        reply_to=parseaddr(repair_8bit(header_raw(msg, "Reply-To")))[1].lower(), date=_date(msg),
         content_type=msg.get_content_type(), text=ex.text, clean_text=clean,
         html_only=ex.html_only, attachments=ex.attachments, forwarded=ex.forwarded,
         language=language.detect(f"{subject}\n{clean}"),
-        guard_headers={h: header_text(msg, h) for h in GUARD_HEADERS if msg.get(h) is not None},
+        guard_headers=_guard_headers(msg),
         notes=tuple(notes),
     )
+
+
+def _guard_headers(msg: Message) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for key, value in msg.raw_items():
+        name = key.lower()
+        if name in GUARD_HEADERS and name not in found:
+            found[name] = _CONTROL.sub(" ", decode_words(str(value))).strip()
+    return found
 
 
 def peek_message_id(raw: bytes) -> str | None:
     """The Message-ID from the header block only: cheap enough for the fetch stage."""
     head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
     msg = email.message_from_bytes(head + b"\n\n", policy=policy.compat32)
-    found = _MSGID.findall(str(msg.get("Message-ID", "")))
+    found = _MSGID.findall(header_raw(msg, "Message-ID"))
     return found[0].lower() if found else None

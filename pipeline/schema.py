@@ -87,3 +87,23 @@ predictions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("inbound_id", "head", "model_version", name="uq_prediction"),
 )
+
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ticket_id", Integer, ForeignKey("tickets.id"), nullable=True),
+    Column("inbound_id", Integer, ForeignKey("inbound.id"), nullable=True),
+    Column("kind", String(20), nullable=False),  # ack | route | triage | forward | followup
+    Column("recipients", Text, nullable=False),  # comma-separated envelope recipients
+    Column("message_id", String(1000), nullable=False, unique=True),
+    Column("raw", LargeBinary, nullable=False),  # the exact bytes handed to SMTP
+    Column("state", String(20), nullable=False),  # queued | sent | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("inbound_id", "kind", name="uq_outbox_inbound_kind"),
+)
+Index("ix_outbox_due", outbox.c.state, outbox.c.next_attempt_at)
+Index("ix_outbox_recipient_time", outbox.c.recipients, outbox.c.created_at)

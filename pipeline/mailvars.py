@@ -1,0 +1,102 @@
+"""The variables every template receives (documented in templates/README.md).
+
+All kinds get the same set, so a site can move a sentence from one template to another
+without learning a second vocabulary. User text is passed as plain strings: Jinja prints a
+variable, it never evaluates it, and HTML templates escape it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from pipeline import labeltext, servicelevels
+from pipeline.config_outbound import OutboundConfig
+from pipeline.datetext import format_when
+from pipeline.outheaders import clean_subject
+from pipeline.route import RouteDecision, uncertain_heads
+
+if TYPE_CHECKING:
+    from pipeline.compose import MailContext
+
+INCIDENT_TYPES = ("incident", "problem")
+
+
+def variables(cfg: OutboundConfig, ctx: MailContext, language: str,
+              decision: RouteDecision) -> dict[str, Any]:
+    values = _message(cfg, ctx, language)
+    values.update(_understood(ctx, language))
+    values.update(_service_level(cfg, ctx, language))
+    values.update(_routing(ctx, language, decision))
+    return values
+
+
+def _message(cfg: OutboundConfig, ctx: MailContext, language: str) -> dict[str, Any]:
+    parsed = ctx.parsed
+    return {
+        "ticket_ref": ctx.ticket_ref, "ticket_id": ctx.ticket_id, "language": language,
+        "subject": clean_subject(parsed.subject), "body": parsed.clean_text or parsed.text,
+        "full_text": parsed.text, "sender": parsed.from_addr, "sender_name": parsed.from_name,
+        "desk_name": cfg.from_name or "Service desk", "desk_address": cfg.reply_to,
+        "mailbox": ctx.mailbox, "is_followup": ctx.is_followup, "automatic": ctx.automatic,
+        "attachments": [{"name": a.name, "content_type": a.content_type, "size": a.size}
+                        for a in parsed.attachments],
+    }
+
+
+def _understood(ctx: MailContext, language: str) -> dict[str, Any]:
+    kind = ctx.predictions.get("type")
+    known = kind is not None and not kind.needs_review
+    label = kind.label if kind is not None else ""
+    return {
+        "type_known": known, "type_label": label,
+        "type_text": labeltext.describe("type", label, language) if known else "",
+        "is_incident": known and labeltext.canonical(label) in INCIDENT_TYPES,
+    }
+
+
+def effective_priority(cfg: OutboundConfig, predictions: dict[str, Any]) -> str:
+    """The priority the promise is made for: a doubtful or unknown one gets the default."""
+    targets = cfg.service_levels.targets
+    prediction = predictions.get("priority")
+    if prediction is None or prediction.needs_review:
+        return cfg.service_levels.default_priority
+    label = prediction.label.lower()
+    return label if label in targets else cfg.service_levels.target(labeltext.canonical(label))[0]
+
+
+def _service_level(cfg: OutboundConfig, ctx: MailContext, language: str) -> dict[str, Any]:
+    levels = cfg.service_levels
+    priority = effective_priority(cfg, ctx.predictions)
+    received = ctx.received_at.astimezone(ZoneInfo(levels.timezone))
+    first = servicelevels.first_response_due(levels, priority, received)
+    resolution = servicelevels.resolution_due(levels, priority, received)
+    return {
+        "priority": priority, "priority_text": labeltext.describe("priority", priority, language),
+        "received_at": format_when(received, language), "received_at_iso": received.isoformat(),
+        "first_response_due": format_when(first, language, received),
+        "first_response_due_iso": first.isoformat(),
+        "resolution_due": format_when(resolution, language, received),
+        "resolution_due_iso": resolution.isoformat(),
+        "timezone": levels.timezone, "business_hours": levels.business_hours is not None,
+    }
+
+
+def _routing(ctx: MailContext, language: str, decision: RouteDecision) -> dict[str, Any]:
+    return {
+        "predictions": [_prediction(head, p, language)
+                        for head, p in sorted(ctx.predictions.items())],
+        "uncertain_heads": uncertain_heads(ctx.predictions),
+        "triage": decision.triage, "rule": decision.rule,
+        "team": list(ctx.owner_team or decision.recipients),
+    }
+
+
+def _prediction(head: str, prediction: Any, language: str) -> dict[str, Any]:
+    confidence = float(prediction.confidence)
+    return {
+        "head": head, "label": prediction.label,
+        "text": labeltext.describe(head, prediction.label, language),
+        "confidence": confidence, "percent": round(confidence * 100),
+        "needs_review": bool(prediction.needs_review),
+    }

@@ -1,0 +1,140 @@
+"""Outgoing messages as bytes: headers that user text cannot break, and a MIME layout.
+
+User text reaches exactly one header, the Subject, and only after `clean_subject`: control
+characters and line breaks become spaces, encoded words (`=?utf-8?b?...?=`) are decoded
+first and any left over are defused, and the length is capped. As a last guard the
+serialised bytes are parsed again and must hold exactly the headers that were set.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from email import policy
+from email.generator import Generator
+from email.header import decode_header, make_header
+from email.headerregistry import Address
+from email.message import EmailMessage, MIMEPart
+from email.parser import BytesHeaderParser
+from email.utils import format_datetime
+
+from pipeline.errors import StageError
+
+SUBJECT_LIMIT = 200
+MAX_LINE = 998
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_NEWLINES = re.compile(rb"\r\n|\r|\n")
+_TOKEN = b"TRIAJE-ORIGINAL-MESSAGE-" + uuid.uuid4().hex.encode("ascii")
+
+
+@dataclass(frozen=True)
+class Head:
+    from_name: str
+    from_address: str
+    reply_to: str
+    to: tuple[str, ...]
+    subject: str
+    message_id: str
+    date: datetime
+    auto_submitted: str  # "auto-replied" (acks) or "auto-generated" (team mails)
+    ticket_ref: str
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+
+
+def clean_subject(text: str, limit: int = SUBJECT_LIMIT) -> str:
+    """One safe line of at most `limit` characters from whatever the sender wrote."""
+    text = text[: limit * 8]
+    for _ in range(3):  # encoded words may hide encoded words
+        decoded = _decode_words(text)
+        if decoded == text:
+            break
+        text = decoded
+    text = " ".join(_CONTROL.sub(" ", text).replace("=?", "= ?").split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _decode_words(text: str) -> str:
+    if "=?" not in text:
+        return text
+    try:
+        return str(make_header(decode_header(text)))
+    except (LookupError, ValueError, UnicodeError):
+        return text
+
+
+def assemble(head: Head, text: str, html: str, original: bytes | None = None) -> bytes:
+    """multipart/alternative (text + HTML), inside multipart/mixed when the original rides along."""
+    msg = EmailMessage(policy=policy.SMTP)
+    _set_headers(msg, head)
+    msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    if original is None:
+        return _serialise(msg, None)
+    msg.make_mixed()
+    part, verbatim = original_part(original)
+    msg.attach(part)
+    return _serialise(msg, verbatim)
+
+
+def _serialise(msg: EmailMessage, verbatim: bytes | None) -> bytes:
+    """Bytes of `msg`, with the original message spliced in unchanged where its token stands.
+
+    The stdlib generator would re-encode (or refuse) an 8-bit message/rfc822 body, so the
+    part carries a placeholder that is replaced after serialisation.
+    """
+    raw = msg.as_bytes(policy=policy.SMTP)
+    _check_headers(raw, list(msg.keys()))
+    if verbatim is None:
+        return raw
+    boundary = (msg.get_boundary() or "").encode("ascii")
+    if boundary and b"--" + boundary in verbatim:
+        msg.set_boundary(Generator._make_boundary(verbatim.decode("latin-1")))
+        raw = msg.as_bytes(policy=policy.SMTP)
+    if raw.count(_TOKEN) != 1:
+        raise StageError("compose", "the original message could not be attached")
+    return raw.replace(_TOKEN, verbatim)
+
+
+def _set_headers(msg: EmailMessage, head: Head) -> None:
+    msg["From"] = Address(head.from_name, addr_spec=head.from_address)
+    msg["To"] = ", ".join(head.to)
+    msg["Reply-To"] = Address(head.from_name, addr_spec=head.reply_to)
+    msg["Subject"] = clean_subject(head.subject, SUBJECT_LIMIT + 40)
+    msg["Date"] = format_datetime(head.date)
+    msg["Message-ID"] = head.message_id
+    if head.in_reply_to:
+        msg["In-Reply-To"] = head.in_reply_to
+    if head.references:
+        msg["References"] = " ".join(head.references)
+    msg["Auto-Submitted"] = head.auto_submitted
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg["X-Triaje-Ticket"] = head.ticket_ref
+
+
+def original_part(raw: bytes) -> tuple[MIMEPart, bytes | None]:
+    """The user's message as message/rfc822 (7bit or 8bit, as RFC 2046 wants) and its bytes.
+
+    A message with lines longer than SMTP allows cannot travel unencoded; it goes as a
+    base64 `original.eml` attachment instead of being silently rewrapped.
+    """
+    data = _NEWLINES.sub(b"\r\n", raw)
+    part = MIMEPart(policy=policy.SMTP)
+    if any(len(line) > MAX_LINE for line in data.split(b"\r\n")):
+        part.set_content(raw, maintype="application", subtype="octet-stream",
+                         disposition="attachment", filename="original.eml")
+        return part, None
+    part["Content-Type"] = "message/rfc822"
+    part["Content-Disposition"] = 'attachment; filename="original.eml"'
+    part["Content-Transfer-Encoding"] = "8bit" if max(data, default=0) > 127 else "7bit"
+    part.set_payload(_TOKEN.decode("ascii"))
+    return part, data
+
+
+def _check_headers(raw: bytes, expected: list[str]) -> None:
+    head = raw.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
+    found = BytesHeaderParser(policy=policy.compat32).parsebytes(head).keys()
+    if [k.lower() for k in found] != [k.lower() for k in expected]:
+        raise StageError("compose", f"refusing a message whose headers changed: {found}")
