@@ -55,14 +55,23 @@ def _daemon_sender(address: str) -> bool:
     return any(local.startswith(prefix) for prefix in DAEMON_LOCALPARTS)
 
 
-def check(conn: Connection, parsed: ParsedMessage, own_addresses: tuple[str, ...],
-          sender_limit: int, sender_window: int) -> Verdict:
+def check_headers(parsed: ParsedMessage, own_addresses: tuple[str, ...]) -> Verdict:
+    """What the message alone tells; runs before the write transaction."""
     reason = header_reason(parsed)
     if reason is None and parsed.from_addr in own_addresses:
         reason = "sent from one of our own addresses"
-    if reason is None and _sent_by_us(conn, parsed):
+    return Verdict(True, reason) if reason else ANSWERABLE
+
+
+def check_history(conn: Connection, parsed: ParsedMessage, sender_limit: int,
+                  sender_window: int) -> Verdict:
+    """What our records tell; runs inside the write transaction, so it also sees the
+    messages of the same batch registered a moment before (a burst from one looping
+    sender is cut off inside the batch, not one batch later)."""
+    reason = None
+    if _sent_by_us(conn, parsed):
         reason = "one of our own messages came back"
-    if reason is None and _over_limit(conn, parsed.from_addr, sender_limit, sender_window):
+    elif _over_limit(conn, parsed.from_addr, sender_limit, sender_window):
         reason = f"more than {sender_limit} messages from this sender in {sender_window} s"
     return Verdict(True, reason) if reason else ANSWERABLE
 

@@ -1,7 +1,11 @@
 """Runs the stages over stored messages; one bad message never stops the others.
 
-Any exception in a stage moves the message to quarantine with the stage name and the
-reason; its raw bytes stay in the inbound row, and `triaje quarantine retry` puts it back.
+Messages go through in batches: read stages one by one, batch stages over the survivors,
+then write stages one by one inside a single transaction with a savepoint per message.
+Any exception moves that message to quarantine with the stage name and the reason; its
+raw bytes stay in the inbound row, and `triaje quarantine retry` puts it back. A crash
+before the commit leaves the whole batch 'fetched', so it is processed again: nothing
+outside the database happens before the commit (mail leaves through the outbox).
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from pipeline import inboundstore, stages
 from pipeline.errors import StageError
@@ -18,6 +22,7 @@ from pipeline.schema import inbound
 from pipeline.services import Services
 
 log = logging.getLogger("triaje.process")
+BATCH = 200
 
 
 @dataclass
@@ -37,50 +42,99 @@ class Summary:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+@dataclass
+class Failure:
+    work: stages.Work
+    stage: str
+    error: Exception
+
+
 def process_ids(env: Services, ids: Iterable[int], summary: Summary | None = None) -> Summary:
     summary = summary if summary is not None else Summary()
-    for inbound_id in ids:
+    ids = list(ids)
+    for start in range(0, len(ids), BATCH):
         if env.stop.is_set():  # the rest stay committed as 'fetched' for the next start
             break
-        work = _load(env, inbound_id)
-        if work is not None:
-            _count(summary, process_one(env, work))
+        process_batch(env, _load(env, ids[start:start + BATCH]), summary)
     return summary
 
 
-def _load(env: Services, inbound_id: int) -> stages.Work | None:
+def _load(env: Services, ids: list[int]) -> list[stages.Work]:
     with env.engine.connect() as conn:
-        row = conn.execute(select(inbound.c.raw, inbound.c.mailbox, inbound.c.state).where(
-            inbound.c.id == inbound_id)).first()
-    if row is None or row.state != inboundstore.FETCHED:
-        return None
-    return stages.Work(inbound_id, row.mailbox, bytes(row.raw))
+        rows = conn.execute(select(inbound.c.id, inbound.c.raw, inbound.c.mailbox).where(
+            inbound.c.id.in_(ids), inbound.c.state == inboundstore.FETCHED)
+            .order_by(inbound.c.id)).all()
+    return [stages.Work(row.id, row.mailbox, bytes(row.raw)) for row in rows]
 
 
-def process_one(env: Services, work: stages.Work) -> stages.Work | None:
+def process_batch(env: Services, batch: list[stages.Work], summary: Summary) -> None:
+    failures: list[Failure] = []
+    alive = [w for w in batch if _run_each(env, w, stages.READ_STAGES, failures)]
+    alive = _run_batch(env, alive, failures)
+    done: list[stages.Work] = []
+    with env.engine.begin() as conn:
+        for work in alive:
+            if _write(env, conn, work, failures):
+                done.append(work)
+    for failure in failures:
+        _quarantine(env, failure)
+    for work in done:
+        _log_done(work)
+        _count(summary, work)
+    summary.quarantined += len(failures)
+
+
+def _run_each(env: Services, work: stages.Work, group, failures: list[Failure]) -> bool:
     name = "?"
     try:
-        for name, stage in stages.READ_STAGES:  # noqa: B007 - name is read by the handler
+        for name, stage in group:  # noqa: B007 - name is read by the handler
             stage(work, env)
-        with env.engine.begin() as conn:
-            work.conn = conn
-            for name, stage in stages.WRITE_STAGES:  # noqa: B007
-                stage(work, env)
-    except Exception as exc:
-        _quarantine(env, work, exc.stage if isinstance(exc, StageError) else name, exc)
-        return None
+    except Exception as exc:  # noqa: BLE001 - quarantine is the handler for every failure
+        failures.append(Failure(work, exc.stage if isinstance(exc, StageError) else name, exc))
+        return False
+    return True
+
+
+def _run_batch(env: Services, alive: list[stages.Work], failures: list[Failure]) -> list[stages.Work]:
+    for name, stage in stages.BATCH_STAGES:
+        try:
+            stage(alive, env)
+        except Exception:  # noqa: BLE001 - find the culprit one message at a time
+            alive = [w for w in alive if _run_single(env, w, name, stage, failures)]
+    return alive
+
+
+def _run_single(env: Services, work: stages.Work, name: str, stage, failures) -> bool:
+    try:
+        stage([work], env)
+    except Exception as exc:  # noqa: BLE001
+        failures.append(Failure(work, name, exc))
+        return False
+    return True
+
+
+def _write(env: Services, conn: Connection, work: stages.Work, failures: list[Failure]) -> bool:
+    savepoint = conn.begin_nested()
+    work.conn = conn
+    try:
+        ok = _run_each(env, work, stages.WRITE_STAGES, failures)
     finally:
         work.conn = None
-    _log_done(work)
-    return work
+    if ok:
+        savepoint.commit()
+    else:
+        savepoint.rollback()
+    return ok
 
 
-def _quarantine(env: Services, work: stages.Work, stage: str, exc: Exception) -> None:
+def _quarantine(env: Services, failure: Failure) -> None:
+    work, exc = failure.work, failure.error
     reason = exc.reason if isinstance(exc, StageError) else f"{type(exc).__name__}: {exc}"
     mid = work.parsed.message_id if work.parsed else None
     log.warning("mailbox=%s inbound=%d message-id=%s quarantined at %s: %s", work.mailbox,
-                work.inbound_id, mid, stage, reason, exc_info=not isinstance(exc, StageError))
-    inboundstore.quarantine(env.engine, work.inbound_id, stage, reason)
+                work.inbound_id, mid, failure.stage, reason,
+                exc_info=(type(exc), exc, exc.__traceback__) if not isinstance(exc, StageError) else None)
+    inboundstore.quarantine(env.engine, work.inbound_id, failure.stage, reason)
 
 
 def _log_done(work: stages.Work) -> None:
@@ -93,10 +147,7 @@ def _log_done(work: stages.Work) -> None:
              f" automatic ({work.verdict.reason})" if work.verdict.automatic else "", labels)
 
 
-def _count(summary: Summary, work: stages.Work | None) -> None:
-    if work is None:
-        summary.quarantined += 1
-        return
+def _count(summary: Summary, work: stages.Work) -> None:
     if work.ticket and work.ticket.is_followup:
         summary.followups += 1
     else:

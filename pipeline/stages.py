@@ -1,8 +1,10 @@
-"""The pipeline as data: an ordered list of stage names, each a small function.
+"""The pipeline as data: ordered lists of stage names, each a small function.
 
-Stages never call each other. The first group only reads the database, so the write
-transaction of the second group stays short; the second group runs inside one
-transaction, so a ticket, its predictions and its outgoing mail exist together or not at all.
+Stages never call each other. The runner takes a batch of stored messages through three
+groups: READ_STAGES per message (no database writes), BATCH_STAGES over the whole batch
+(the classifier is far faster on a batch), then WRITE_STAGES per message inside the
+batch's transaction, each message in its own savepoint, so a ticket, its predictions and
+its outgoing mail exist together or not at all.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class Work:
 
 
 Stage = Callable[[Work, Services], None]
+BatchStage = Callable[[list[Work], Services], None]
 
 
 def stage_parse(work: Work, env: Services) -> None:
@@ -42,17 +45,23 @@ def stage_parse(work: Work, env: Services) -> None:
 
 
 def stage_guard(work: Work, env: Services) -> None:
-    desk = env.config.desk
-    with env.engine.connect() as conn:
-        work.verdict = guard.check(conn, _parsed(work), env.own_addresses, desk.sender_limit,
-                                   desk.sender_window)
+    work.verdict = guard.check_headers(_parsed(work), env.own_addresses)
 
 
-def stage_classify(work: Work, env: Services) -> None:
-    if env.model is None:
+def stage_classify(batch: list[Work], env: Services) -> None:
+    if env.model is None or not batch:
         return
-    parsed = _parsed(work)
-    work.predictions = env.model.predict([parsed.subject], [parsed.clean_text])[0]
+    parsed = [_parsed(work) for work in batch]
+    results = env.model.predict([p.subject for p in parsed], [p.clean_text for p in parsed])
+    for work, result in zip(batch, results, strict=True):
+        work.predictions = result
+
+
+def stage_history(work: Work, env: Services) -> None:
+    if not work.verdict.automatic:
+        desk = env.config.desk
+        work.verdict = guard.check_history(_conn(work), _parsed(work), desk.sender_limit,
+                                           desk.sender_window)
 
 
 def stage_thread(work: Work, env: Services) -> None:
@@ -90,7 +99,7 @@ def _conn(work: Work) -> Connection:
     return work.conn
 
 
-READ_STAGES: tuple[tuple[str, Stage], ...] = (
-    ("parse", stage_parse), ("guard", stage_guard), ("classify", stage_classify))
+READ_STAGES: tuple[tuple[str, Stage], ...] = (("parse", stage_parse), ("guard", stage_guard))
+BATCH_STAGES: tuple[tuple[str, BatchStage], ...] = (("classify", stage_classify),)
 WRITE_STAGES: tuple[tuple[str, Stage], ...] = (
-    ("thread", stage_thread), ("register", stage_register))
+    ("guard", stage_history), ("thread", stage_thread), ("register", stage_register))

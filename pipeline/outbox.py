@@ -1,0 +1,259 @@
+"""The outbox: outgoing mail queued with its ticket, then drained to SMTP (or to files).
+
+Rows are written inside the caller's transaction, so a ticket and its mails exist together
+or not at all. The sender claims one due row at a time (attempts + 1, a lease on
+`next_attempt_at`), sends the stored bytes unchanged, and marks the row sent right after the
+server accepted it. A kill between send and mark means one resend with the same Message-ID
+after the lease, never a lost mail.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy import Connection, Engine, func, select, update
+
+from pipeline.config_outbound import OutboundConfig
+from pipeline.db import utcnow
+from pipeline.emlfiles import FileTransport
+from pipeline.schema import outbox
+from pipeline.smtpsend import SendFailure, SmtpTransport
+
+if TYPE_CHECKING:
+    from pipeline.compose import OutgoingMail
+
+log = logging.getLogger(__name__)
+
+STATES = ("queued", "sent", "failed")
+USER_KINDS = ("ack", "followup")
+LEASE = timedelta(minutes=10)
+BATCH = 200
+LIST_COLUMNS = [c for c in outbox.c if c.name != "raw"]
+
+
+class Transport(Protocol):
+    name: str
+
+    def send(self, raw: bytes, sender: str, recipients: list[str],
+             message_id: str) -> dict[str, str]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class DrainResult:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    ids: list[int]
+    skipped: list[str]
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything stored here is UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def enqueue(conn: Connection, mails: list[OutgoingMail]) -> list[int]:
+    """Queue mails in the caller's open transaction (no commit); returns the new row ids."""
+    return enqueue_detailed(conn, mails).ids
+
+
+def enqueue_detailed(conn: Connection, mails: list[OutgoingMail],
+                     now: datetime | None = None) -> Enqueued:
+    """Like `enqueue`, also saying which mails were not queued and why (each is logged)."""
+    now = as_utc(now or utcnow())
+    ids: list[int] = []
+    skipped: list[str] = []
+    for mail in mails:
+        reason = _refusal(conn, mail, now)
+        if reason:
+            log.warning("not queued: %s %s to %s: %s", mail.kind, mail.message_id,
+                        ",".join(mail.recipients), reason)
+            skipped.append(f"{mail.kind} {mail.message_id}: {reason}")
+            continue
+        ids.append(_insert(conn, mail, now))
+    return Enqueued(ids, skipped)
+
+
+def _refusal(conn: Connection, mail: OutgoingMail, now: datetime) -> str | None:
+    if mail.inbound_id is not None and _exists(conn, mail.inbound_id, mail.kind):
+        return f"message {mail.inbound_id} already has a queued {mail.kind}"
+    if mail.recipient_limit is not None:
+        for address in mail.recipients:
+            reason = limit_reason(conn, address, mail.recipient_limit, now)
+            if reason:
+                return reason
+    return None
+
+
+def _exists(conn: Connection, inbound_id: int, kind: str) -> bool:
+    query = select(outbox.c.id).where(outbox.c.inbound_id == inbound_id, outbox.c.kind == kind)
+    return conn.execute(query.limit(1)).first() is not None
+
+
+def limit_reason(conn: Connection, address: str, limit: tuple[int, int],
+                 now: datetime) -> str | None:
+    """Why `address` may get no more user mails now (the per-recipient limit), or None."""
+    most, window = limit
+    since = as_utc(now) - timedelta(seconds=window)
+    query = select(func.count()).select_from(outbox).where(
+        outbox.c.kind.in_(USER_KINDS), outbox.c.recipients == address,
+        outbox.c.created_at >= since)
+    count = conn.execute(query).scalar_one()
+    if count >= most:
+        return f"{address} already got {count} mails from us in the last {window} s (limit {most})"
+    return None
+
+
+def _insert(conn: Connection, mail: OutgoingMail, now: datetime) -> int:
+    values = {
+        "ticket_id": mail.ticket_id, "inbound_id": mail.inbound_id, "kind": mail.kind,
+        "recipients": ",".join(mail.recipients), "message_id": mail.message_id,
+        "raw": mail.raw, "state": "queued", "attempts": 0, "next_attempt_at": now,
+        "created_at": now,
+    }
+    return conn.execute(outbox.insert().values(**values)).inserted_primary_key[0]
+
+
+class _FaultLog:
+    """Remembers which destinations are failing, so an outage is one log line, not hundreds."""
+
+    def __init__(self) -> None:
+        self.active: dict[str, str] = {}
+
+    def begin(self, key: str, problem: str) -> None:
+        if key not in self.active:
+            log.warning("outbox: %s: %s (mails stay queued and are retried)", key, problem)
+        self.active[key] = problem
+
+    def end(self, key: str) -> None:
+        if self.active.pop(key, None) is not None:
+            log.warning("outbox: %s works again", key)
+
+
+faults = _FaultLog()
+
+
+def transport_for(cfg: OutboundConfig) -> Transport | None:
+    if cfg.smtp is not None:
+        return SmtpTransport(cfg.smtp)
+    if cfg.outbox.directory:
+        return FileTransport(cfg.outbox.directory)
+    return None
+
+
+def drain(engine: Engine, outbound_cfg: OutboundConfig, now: datetime | None = None) -> DrainResult:
+    """Deliver every row that is due; stops early when the server itself is unreachable."""
+    now = as_utc(now or utcnow())
+    transport = transport_for(outbound_cfg)
+    if transport is None:
+        faults.begin("outbox", "neither [smtp] nor [outbox] directory is configured")
+        return DrainResult()
+    counts = {"sent": 0, "retried": 0, "failed": 0}
+    try:
+        for row_id in _due_ids(engine, now):
+            row = _claim(engine, row_id, now)
+            if row is None:
+                continue
+            outcome, stop = _deliver(engine, outbound_cfg, transport, row, now)
+            counts[outcome] += 1
+            if stop:
+                break
+    finally:
+        transport.close()
+    return DrainResult(**counts)
+
+
+def _due_ids(engine: Engine, now: datetime) -> list[int]:
+    query = (select(outbox.c.id).where(outbox.c.state == "queued", outbox.c.next_attempt_at <= now)
+             .order_by(outbox.c.next_attempt_at, outbox.c.id).limit(BATCH))
+    with engine.connect() as conn:
+        return list(conn.execute(query).scalars())
+
+
+def _claim(engine: Engine, row_id: int, now: datetime) -> Any:
+    """Take one due row: a second sender (or a later run) will not touch it for LEASE."""
+    with engine.begin() as conn:
+        claimed = conn.execute(
+            update(outbox)
+            .where(outbox.c.id == row_id, outbox.c.state == "queued",
+                   outbox.c.next_attempt_at <= now)
+            .values(attempts=outbox.c.attempts + 1, next_attempt_at=now + LEASE))
+        if claimed.rowcount != 1:
+            return None
+        return conn.execute(select(outbox).where(outbox.c.id == row_id)).one()
+
+
+def _deliver(engine: Engine, cfg: OutboundConfig, transport: Transport, row: Any,
+             now: datetime) -> tuple[str, bool]:
+    recipients = [r for r in row.recipients.split(",") if r]
+    try:
+        refused = transport.send(row.raw, cfg.from_address, recipients, row.message_id)
+    except SendFailure as exc:
+        if exc.server:
+            faults.begin(transport.name, str(exc))
+        return _record_failure(engine, cfg, row, exc, now), exc.server
+    faults.end(transport.name)
+    _mark_sent(engine, row, refused, now)
+    return "sent", False
+
+
+def _mark_sent(engine: Engine, row: Any, refused: dict[str, str], now: datetime) -> None:
+    note = "refused: " + "; ".join(f"{k}: {v}" for k, v in refused.items()) if refused else None
+    if note:
+        log.warning("outbox %s %s: %s", row.id, row.message_id, note)
+    with engine.begin() as conn:
+        conn.execute(update(outbox).where(outbox.c.id == row.id)
+                     .values(state="sent", sent_at=now, last_error=note))
+
+
+def backoff(cfg: OutboundConfig, attempts: int) -> timedelta:
+    """30 s, 60 s, 120 s, ... capped at retry_max (defaults: doubling up to one hour)."""
+    base, cap = cfg.outbox.retry_base, cfg.outbox.retry_max
+    return timedelta(seconds=min(cap, base * 2 ** min(max(attempts - 1, 0), 30)))
+
+
+def _record_failure(engine: Engine, cfg: OutboundConfig, row: Any, exc: SendFailure,
+                    now: datetime) -> str:
+    give_up = exc.permanent or row.attempts >= cfg.max_attempts
+    values: dict[str, Any] = {"last_error": str(exc)}
+    if give_up:
+        values["state"] = "failed"
+        log.error("outbox %s %s to %s failed after %d attempt(s): %s", row.id, row.message_id,
+                  row.recipients, row.attempts, exc)
+    else:
+        values["next_attempt_at"] = now + backoff(cfg, row.attempts)
+        if not exc.server and row.attempts == 1:
+            log.warning("outbox %s %s to %s not accepted, will retry: %s", row.id,
+                        row.message_id, row.recipients, exc)
+    with engine.begin() as conn:
+        conn.execute(update(outbox).where(outbox.c.id == row.id).values(**values))
+    return "failed" if give_up else "retried"
+
+
+def list_rows(engine: Engine, state: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """Newest first, without the message bytes."""
+    query = select(*LIST_COLUMNS).order_by(outbox.c.id.desc()).limit(limit)
+    if state is not None:
+        query = query.where(outbox.c.state == state)
+    with engine.connect() as conn:
+        return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def retry(engine: Engine, ids: list[int] | None = None, now: datetime | None = None) -> int:
+    """Put failed rows back in the queue (all of them when `ids` is None), due at once."""
+    now = as_utc(now or utcnow())
+    query = update(outbox).where(outbox.c.state == "failed")
+    if ids is not None:
+        query = query.where(outbox.c.id.in_(ids))
+    with engine.begin() as conn:
+        result = conn.execute(query.values(state="queued", attempts=0, next_attempt_at=now))
+    return result.rowcount
