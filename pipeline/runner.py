@@ -89,7 +89,7 @@ def _run_each(env: Services, work: stages.Work, group, failures: list[Failure]) 
     try:
         for name, stage in group:  # noqa: B007 - name is read by the handler
             stage(work, env)
-    except Exception as exc:  # noqa: BLE001 - quarantine is the handler for every failure
+    except Exception as exc:
         failures.append(Failure(work, exc.stage if isinstance(exc, StageError) else name, exc))
         return False
     return True
@@ -99,7 +99,7 @@ def _run_batch(env: Services, alive: list[stages.Work], failures: list[Failure])
     for name, stage in stages.BATCH_STAGES:
         try:
             stage(alive, env)
-        except Exception:  # noqa: BLE001 - find the culprit one message at a time
+        except Exception:
             alive = [w for w in alive if _run_single(env, w, name, stage, failures)]
     return alive
 
@@ -107,7 +107,7 @@ def _run_batch(env: Services, alive: list[stages.Work], failures: list[Failure])
 def _run_single(env: Services, work: stages.Work, name: str, stage, failures) -> bool:
     try:
         stage([work], env)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         failures.append(Failure(work, name, exc))
         return False
     return True
