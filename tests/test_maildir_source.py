@@ -1,0 +1,48 @@
+"""The maildir:// source: read-only, each file registered once, start = "now" honoured."""
+
+from __future__ import annotations
+
+import mailbox
+import os
+import time
+
+from conftest import make_mail
+from helpers import build_env, count, inbound_rows
+
+from pipeline import poller
+
+
+def config(tmp_path, start="all"):
+    return {"database": {"url": f"sqlite:///{tmp_path / 't.db'}"},
+            "mailboxes": [{"name": "local", "url": f"maildir://{tmp_path / 'md'}", "start": start}],
+            "classifier": {"models_dir": str(tmp_path / "models")}}
+
+
+def test_maildir_files_registered_once_and_left_untouched(tmp_path):
+    box = mailbox.Maildir(tmp_path / "md", create=True)
+    keys = [box.add(make_mail(subject=f"local {i}")) for i in range(3)]
+    before = sorted(os.listdir(tmp_path / "md" / "new"))
+    env = build_env(config(tmp_path))
+    summary, failed = poller.poll_once(env)
+    assert failed == [] and summary.new_tickets == 3
+    assert poller.poll_once(env)[0].fetched == 0
+    assert sorted(os.listdir(tmp_path / "md" / "new")) == before  # read-only
+    assert sorted(r["source_key"] for r in inbound_rows(env)) == sorted(keys)
+
+
+def test_maildir_start_now_skips_older_files(tmp_path):
+    box = mailbox.Maildir(tmp_path / "md", create=True)
+    old = box.add(make_mail(subject="viejo"))
+    past = time.time() - 3600
+    os.utime(tmp_path / "md" / "new" / old, (past, past))
+    env = build_env(config(tmp_path, start="now"))
+    assert poller.poll_once(env)[0].fetched == 0
+    box.add(make_mail(subject="nuevo"))
+    assert poller.poll_once(env)[0].new_tickets == 1
+    assert count(env) == 1
+
+
+def test_missing_maildir_is_reported_as_unreachable(tmp_path):
+    env = build_env(config(tmp_path))
+    summary, failed = poller.poll_once(env)
+    assert failed == ["local"] and summary.fetched == 0
