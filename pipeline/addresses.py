@@ -13,7 +13,8 @@ _ADDRESS = re.compile(r"^[^@\s<>,;:\"'()\[\]\\]+@[^@\s<>,;:\"'()\[\]\\]+$")
 
 
 def is_address(text: str) -> bool:
-    return bool(_ADDRESS.match(text)) and len(text) <= 320
+    """ASCII only: a UTF-8 address needs SMTPUTF8, which triaje does not ask servers for."""
+    return text.isascii() and len(text) <= 320 and bool(_ADDRESS.match(text))
 
 
 def normalise(text: str) -> str:

@@ -80,10 +80,8 @@ def build_mails(outbound_cfg: OutboundConfig, ctx: MailContext,
 
 def compose(cfg: OutboundConfig, ctx: MailContext, conn: Connection | None = None,
             now: datetime | None = None) -> Composed:
+    """Like `build_mails`, also returning why each mail not composed was left out."""
     now = now or utcnow()
-    sender = normalise(ctx.parsed.from_addr)
-    if sender in cfg.own_addresses:
-        return Composed([], [f"{sender} is one of our own addresses: nothing is sent"])
     if ctx.is_followup:
         results = [_forward(cfg, ctx, now)]
         if cfg.outbox.followup_note:

@@ -1,8 +1,10 @@
 """Config sections for outgoing mail: [smtp], [routing], [service_levels], [templates], [outbox].
 
-Every section is optional, so a config without outgoing mail still loads: without [smtp]
-and without `[outbox] directory` the outbox only fills up; without [routing] no routing
-mail is composed. Passwords are never read here, only where to find them.
+Every section is optional, so a config without outgoing mail still loads. Without
+`[smtp] url` there is no server: mail goes to `[outbox] directory` as .eml files if that
+is set, else it waits in the outbox. `[smtp] from` names the sender either way (`[outbox]
+from` may stand in when there is no [smtp] table). Without [routing] no routing mail is
+composed. Passwords are never read here, only where to find them.
 """
 
 from __future__ import annotations
@@ -13,13 +15,23 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from pipeline import servicelevels
-from pipeline.addresses import is_address, normalise, split_header
+from pipeline.addresses import domain_of, is_address, normalise, split_header
 from pipeline.configreader import Table, build
 from pipeline.servicelevels import ServiceLevels
 
 DEFAULT_FROM = "Mesa de servicio <desk@localhost>"
 DEFAULT_PASSWORD_ENV = "TRIAJE_SMTP_PASSWORD"  # when username is set and no source is named
+SERVER_KEYS = ("starttls", "username", "password_env", "password_file", "ca_file", "timeout")
 RULE_KEYS = ("type", "priority", "queue", "sender_domain", "sender", "mailbox")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who our mail comes from: the From header and the Reply-To address."""
+
+    from_name: str = "Mesa de servicio"
+    from_address: str = "desk@localhost"
+    reply_to: str = "desk@localhost"
 
 
 @dataclass(frozen=True)
@@ -28,16 +40,13 @@ class SmtpConfig:
     scheme: str  # smtp or smtps
     host: str
     port: int
-    from_name: str
-    from_address: str
-    reply_to: str
+    ehlo_name: str  # the domain of our From address
     starttls: bool = False
     username: str | None = None
     password_env: str | None = None
     password_file: str | None = None
     ca_file: str | None = None
     timeout: float = 30.0
-    max_attempts: int = 8
 
 
 @dataclass(frozen=True)
@@ -77,13 +86,13 @@ class OutboxConfig:
     forward_automatic: bool = False
     retry_base: int = 30
     retry_max: int = 3600
-    from_name: str = "Mesa de servicio"
-    from_address: str = "desk@localhost"
 
 
 @dataclass(frozen=True)
 class OutboundConfig:
-    smtp: SmtpConfig | None = None
+    smtp: SmtpConfig | None = None  # None: no server; mail goes to [outbox] directory, if set
+    identity: Identity = field(default_factory=Identity)
+    max_attempts: int = 8
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     service_levels: ServiceLevels = field(default_factory=ServiceLevels)
     templates: TemplatesConfig = field(default_factory=TemplatesConfig)
@@ -91,19 +100,15 @@ class OutboundConfig:
 
     @property
     def from_name(self) -> str:
-        return self.smtp.from_name if self.smtp else self.outbox.from_name
+        return self.identity.from_name
 
     @property
     def from_address(self) -> str:
-        return self.smtp.from_address if self.smtp else self.outbox.from_address
+        return self.identity.from_address
 
     @property
     def reply_to(self) -> str:
-        return self.smtp.reply_to if self.smtp else self.outbox.from_address
-
-    @property
-    def max_attempts(self) -> int:
-        return self.smtp.max_attempts if self.smtp else SmtpConfig.max_attempts
+        return self.identity.reply_to
 
     @property
     def own_addresses(self) -> frozenset[str]:
@@ -113,14 +118,14 @@ class OutboundConfig:
 
 def from_root(root: Table) -> OutboundConfig:
     base = Path(root.path).parent if root.path else None
-    smtp_table = root.table("smtp")
-    smtp = build(smtp_table, lambda t: _smtp(t, base)) if smtp_table.data else None
-    outbox_table = root.table("outbox")
-    if smtp and "from" in outbox_table.data:
-        raise outbox_table.error("from", "is set while [smtp] has its own from",
-                                 "keep `from` in [smtp] only")
+    smtp_table, outbox_table = root.table("smtp"), root.table("outbox")
+    identity = _identity(smtp_table, outbox_table)
+    smtp = _smtp(smtp_table, base, identity) if "url" in smtp_table.data else None
+    _check_server_keys(smtp_table)
+    max_attempts = smtp_table.int("max_attempts", OutboundConfig.max_attempts, minimum=1)
+    smtp_table.finish()
     return OutboundConfig(
-        smtp=smtp,
+        smtp=smtp, identity=identity, max_attempts=max_attempts,
         routing=build(root.table("routing"), _routing),
         service_levels=build(root.table("service_levels"), servicelevels.from_table),
         templates=build(root.table("templates"), lambda t: _templates(t, base)),
@@ -128,24 +133,42 @@ def from_root(root: Table) -> OutboundConfig:
     )
 
 
-def _smtp(t: Table, base: Path | None) -> SmtpConfig:
+def _identity(smtp: Table, outbox: Table) -> Identity:
+    """`[smtp] from` (required with a server), else `[outbox] from` for file-only setups."""
+    if smtp.data and "from" in outbox.data:
+        raise outbox.error("from", "is set while [smtp] exists", "write `from` in [smtp] only")
+    source = smtp if smtp.data else outbox
+    name, address = _mailbox_header(source, "from", None if "url" in smtp.data else DEFAULT_FROM)
+    reply_to = _mailbox_header(smtp, "reply_to", address)[1]
+    return Identity(name or Identity.from_name, address, reply_to)
+
+
+def _check_server_keys(t: Table) -> None:
+    for key in SERVER_KEYS:
+        if key in t.data and "url" not in t.data:
+            raise t.error("url", f"is required when {key} is set",
+                          'add url = "smtp://mail.example.org:587" (or remove the server keys)')
+
+
+def _smtp(t: Table, base: Path | None, identity: Identity) -> SmtpConfig:
+    if "password" in t.data:
+        raise t.error("password", "must never be written in the config",
+                      "put it in an environment variable (password_env) or a file "
+                      "(password_file) readable only by the daemon")
     url = t.str("url")
     parts = urlsplit(url)
     _check_smtp_url(t, url, parts)
-    from_name, from_address = _mailbox_header(t, "from", None)
     username = t.str("username", None)
     default_env = DEFAULT_PASSWORD_ENV if username and "password_file" not in t.data else None
     smtp = SmtpConfig(
         url=url, scheme=parts.scheme, host=parts.hostname or "",
         port=parts.port or (465 if parts.scheme == "smtps" else 25),
-        from_name=from_name, from_address=from_address,
-        reply_to=_mailbox_header(t, "reply_to", from_address)[1],
+        ehlo_name=domain_of(identity.from_address),
         starttls=t.bool("starttls", False), username=username,
         password_env=t.str("password_env", default_env),
         password_file=_path(t, "password_file", base),
         ca_file=_existing_file(t, "ca_file", base),
         timeout=t.float("timeout", SmtpConfig.timeout, 1.0, 3600.0),
-        max_attempts=t.int("max_attempts", SmtpConfig.max_attempts, minimum=1),
     )
     _check_smtp_security(t, smtp)
     return smtp
@@ -247,7 +270,6 @@ def _templates(t: Table, base: Path | None) -> TemplatesConfig:
 
 def _outbox(t: Table, base: Path | None) -> OutboxConfig:
     d = OutboxConfig()
-    from_name, from_address = _mailbox_header(t, "from", DEFAULT_FROM)
     retry_base = t.int("retry_base", d.retry_base, minimum=1)
     return OutboxConfig(
         directory=_path(t, "directory", base),
@@ -257,7 +279,6 @@ def _outbox(t: Table, base: Path | None) -> OutboxConfig:
         followup_note=t.bool("followup_note", d.followup_note),
         forward_automatic=t.bool("forward_automatic", d.forward_automatic),
         retry_base=retry_base, retry_max=t.int("retry_max", d.retry_max, minimum=retry_base),
-        from_name=from_name or d.from_name, from_address=from_address,
     )
 
 

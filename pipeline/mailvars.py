@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pipeline.compose import MailContext
 
 INCIDENT_TYPES = ("incident", "problem")
+HEAD_ORDER = ("type", "priority", "queue")
 
 
 def variables(cfg: OutboundConfig, ctx: MailContext, language: str,
@@ -84,12 +85,16 @@ def _service_level(cfg: OutboundConfig, ctx: MailContext, language: str) -> dict
 
 def _routing(ctx: MailContext, language: str, decision: RouteDecision) -> dict[str, Any]:
     return {
-        "predictions": [_prediction(head, p, language)
-                        for head, p in sorted(ctx.predictions.items())],
+        "predictions": [_prediction(head, ctx.predictions[head], language)
+                        for head in sorted(ctx.predictions, key=_head_order)],
         "uncertain_heads": uncertain_heads(ctx.predictions),
         "triage": decision.triage, "rule": decision.rule,
         "team": list(ctx.owner_team or decision.recipients),
     }
+
+
+def _head_order(head: str) -> tuple[int, str]:
+    return (HEAD_ORDER.index(head) if head in HEAD_ORDER else len(HEAD_ORDER), head)
 
 
 def _prediction(head: str, prediction: Any, language: str) -> dict[str, Any]:

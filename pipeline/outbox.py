@@ -20,7 +20,7 @@ from pipeline.config_outbound import OutboundConfig
 from pipeline.db import utcnow
 from pipeline.emlfiles import FileTransport
 from pipeline.schema import outbox
-from pipeline.smtpsend import SendFailure, SmtpTransport
+from pipeline.smtpsend import SendFailure, SmtpTransport, describe
 
 if TYPE_CHECKING:
     from pipeline.compose import OutgoingMail
@@ -194,16 +194,23 @@ def _claim(engine: Engine, row_id: int, now: datetime) -> Any:
 
 def _deliver(engine: Engine, cfg: OutboundConfig, transport: Transport, row: Any,
              now: datetime) -> tuple[str, bool]:
+    """Send one claimed row; returns the outcome and whether the batch must stop."""
     recipients = [r for r in row.recipients.split(",") if r]
     try:
         refused = transport.send(row.raw, cfg.from_address, recipients, row.message_id)
     except SendFailure as exc:
-        if exc.server:
-            faults.begin(transport.name, str(exc))
-        return _record_failure(engine, cfg, row, exc, now), exc.server
-    faults.end(transport.name)
-    _mark_sent(engine, row, refused, now)
-    return "sent", False
+        failure = exc
+    except Exception as exc:  # a bug must not wedge the queue: retried, then failed, visibly
+        log.exception("outbox %s %s: unexpected error while sending", row.id, row.message_id)
+        transport.close()
+        failure = SendFailure(describe(exc), server=False)
+    else:
+        faults.end(transport.name)
+        _mark_sent(engine, row, refused, now)
+        return "sent", False
+    if failure.server:
+        faults.begin(transport.name, str(failure))
+    return _record_failure(engine, cfg, row, failure, now), failure.server
 
 
 def _mark_sent(engine: Engine, row: Any, refused: dict[str, str], now: datetime) -> None:

@@ -111,7 +111,7 @@ def _set_headers(msg: EmailMessage, head: Head) -> None:
         msg["References"] = " ".join(head.references)
     msg["Auto-Submitted"] = head.auto_submitted
     msg["X-Auto-Response-Suppress"] = "All"
-    msg["X-Triaje-Ticket"] = head.ticket_ref
+    msg["X-Triaje-Ticket"] = clean_subject(head.ticket_ref, 60)
 
 
 def original_part(raw: bytes) -> tuple[MIMEPart, bytes | None]:

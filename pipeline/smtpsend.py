@@ -7,14 +7,13 @@ one later, or give it up at once when the refusal is permanent, a 5xx reply).
 
 from __future__ import annotations
 
-import os
 import smtplib
 import ssl
-from pathlib import Path
 
-from pipeline.addresses import domain_of
+from pipeline.config import Credentials
 from pipeline.config_outbound import SmtpConfig
 from pipeline.errors import DeliveryError, SecretError
+from pipeline.secrets import read_secret
 
 MAX_ERROR = 500
 
@@ -28,21 +27,10 @@ class SendFailure(DeliveryError):
 
 
 def read_password(cfg: SmtpConfig) -> str:
-    """The SMTP password from its environment variable or file; never logged or stored."""
-    if cfg.password_file:
-        try:
-            secret = Path(cfg.password_file).read_text(encoding="utf-8").strip("\r\n")
-        except OSError as exc:
-            raise SecretError("smtp.password_file", f"cannot be read ({exc.strerror})",
-                              "make the file readable by the daemon's user") from exc
-        where = f"file {cfg.password_file}"
-    else:
-        secret = os.environ.get(cfg.password_env or "", "")
-        where = f"environment variable {cfg.password_env}"
-    if not secret:
-        raise SecretError("smtp.username", f"needs a password, but the {where} is empty",
-                          f"put the password in the {where}")
-    return secret
+    """The SMTP password from its environment variable or file, registered for log redaction."""
+    creds = Credentials(password_env=cfg.password_env, password_file=cfg.password_file)
+    key = "smtp.password_file" if cfg.password_file else "smtp.password_env"
+    return read_secret(creds, key)
 
 
 class SmtpTransport:
@@ -92,7 +80,7 @@ class SmtpTransport:
 def connect(cfg: SmtpConfig) -> smtplib.SMTP:
     """Connected, upgraded to TLS as configured (certificates verified), logged in."""
     context = ssl.create_default_context(cafile=cfg.ca_file)
-    name = domain_of(cfg.from_address)  # avoids a slow getfqdn() lookup for EHLO
+    name = cfg.ehlo_name  # our mail domain; also avoids a slow getfqdn() lookup
     if cfg.scheme == "smtps":
         smtp: smtplib.SMTP = smtplib.SMTP_SSL(cfg.host, cfg.port, local_hostname=name,
                                               timeout=cfg.timeout, context=context)

@@ -1,0 +1,310 @@
+"""Outbox over real SMTP (aiosmtpd on loopback): exact bytes, retries, failure, AUTH, STARTTLS."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import ssl
+import uuid
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import select
+
+from pipeline import compose, outbox
+from pipeline.config import from_dict
+from pipeline.db import open_database, utcnow
+from pipeline.errors import ConfigError
+from pipeline.schema import inbound, tickets
+from pipeline.schema import outbox as outbox_table
+from pipeline.templatecheck import sample_context
+
+try:
+    from tests.smtp_receiver import Receiver, free_port, smtp_receiver
+except ImportError:  # tests/ is not a package: pytest put tests/ itself on sys.path
+    from smtp_receiver import Receiver, free_port, smtp_receiver  # noqa: F401
+
+T0 = dt.datetime(2026, 11, 27, 16, 45, tzinfo=dt.UTC)
+DESK = "desk@example.org"
+
+
+def outbound(url: str, **smtp):
+    data = {"smtp": {"url": url, "from": f"Mesa de servicio <{DESK}>", **smtp},
+            "routing": {"default": "n1@example.org", "triage": "triage@example.org"}}
+    return from_dict(data).outbound
+
+
+@pytest.fixture
+def engine(tmp_path):
+    return open_database(f"sqlite:///{tmp_path / 'triaje.db'}")
+
+
+def seed(engine) -> tuple[int, int]:
+    now, key = utcnow(), uuid.uuid4().hex
+    with engine.begin() as conn:
+        ticket_id = conn.execute(tickets.insert().values(
+            ref=f"SD-{key[:8]}", mailbox="desk", subject="s", requester="ana@example.org",
+            language="es", status="open", created_at=now, updated_at=now)).inserted_primary_key[0]
+        inbound_id = conn.execute(inbound.insert().values(
+            mailbox="desk", folder="INBOX", dedupe_key=key, raw=b"x", size=1, state="processed",
+            attempts=0, received_at=now, server_done=False,
+            ticket_id=ticket_id)).inserted_primary_key[0]
+    return ticket_id, inbound_id
+
+
+def queue_mails(engine, cfg, now=T0) -> list[int]:
+    """Compose the ack and routing mail of one message and queue them, like the daemon does."""
+    ticket_id, inbound_id = seed(engine)
+    raw = ("From: Ana <ana@example.org>\r\nTo: desk@example.org\r\nSubject: Impresora\r\n"
+           "Message-ID: <m-" + uuid.uuid4().hex + "@example.org>\r\nContent-Type: text/plain; "
+           "charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nNo imprime, ¿podéis mirarlo?"
+           "\r\n.\r\n..dos puntos\r\n").encode()
+    ctx = sample_context("es", raw=raw, ticket_id=ticket_id, inbound_id=inbound_id)
+    with engine.begin() as conn:
+        return outbox.enqueue_detailed(conn, compose.build_mails(cfg, ctx, conn), now).ids
+
+
+def rows(engine) -> dict[int, dict]:
+    with engine.connect() as conn:
+        return {r.id: dict(r._mapping) for r in conn.execute(select(outbox_table))}
+
+
+def test_drain_delivers_exactly_the_stored_bytes(engine, smtp_receiver):
+    cfg = outbound(smtp_receiver.url)
+    ids = queue_mails(engine, cfg)
+    assert outbox.drain(engine, cfg, now=T0) == outbox.DrainResult(sent=2, retried=0, failed=0)
+    stored = rows(engine)
+    received = {m.rcpt_tos[0]: m for m in smtp_receiver.messages}
+    assert len(smtp_receiver.messages) == 2
+    for row_id in ids:
+        row = stored[row_id]
+        got = received[row["recipients"]]
+        assert got.data == row["raw"]
+        assert got.mail_from == DESK
+        assert (row["state"], row["attempts"]) == ("sent", 1)
+        assert outbox.as_utc(row["sent_at"]) == T0
+    assert any(b"\xc2\xbfpod\xc3\xa9is" in m.data for m in smtp_receiver.messages)  # 8-bit original
+    assert outbox.drain(engine, cfg, now=T0 + dt.timedelta(hours=1)) == outbox.DrainResult()
+    assert len(smtp_receiver.messages) == 2
+
+
+def test_server_down_is_retried_with_backoff_then_sent_once(engine, caplog):
+    receiver = Receiver()  # has a port, but nothing listens yet
+    cfg = outbound(receiver.url)
+    first, second = queue_mails(engine, cfg)
+    caplog.set_level(logging.WARNING, logger="pipeline.outbox")
+    assert outbox.drain(engine, cfg, now=T0) == outbox.DrainResult(retried=1)
+    row = rows(engine)[first]
+    assert row["state"] == "queued" and row["attempts"] == 1
+    assert outbox.as_utc(row["next_attempt_at"]) == T0 + dt.timedelta(seconds=30)
+    assert "ConnectionRefusedError" in row["last_error"]
+    assert rows(engine)[second]["attempts"] == 0  # the batch stopped at the unreachable server
+    # the second mail is still due, the first is not: one attempt each, backoff per row
+    assert outbox.drain(engine, cfg, now=T0 + dt.timedelta(seconds=10)) == \
+        outbox.DrainResult(retried=1)
+    assert outbox.drain(engine, cfg, now=T0 + dt.timedelta(seconds=20)) == outbox.DrainResult()
+    assert outbox.drain(engine, cfg, now=T0 + dt.timedelta(seconds=31)) == \
+        outbox.DrainResult(retried=1)
+    assert outbox.as_utc(rows(engine)[first]["next_attempt_at"]) == \
+        T0 + dt.timedelta(seconds=31 + 60)  # doubled
+    receiver.start()
+    try:
+        assert outbox.drain(engine, cfg, now=T0 + dt.timedelta(seconds=120)) == \
+            outbox.DrainResult(sent=2)
+        assert outbox.drain(engine, cfg, now=T0 + dt.timedelta(hours=2)) == outbox.DrainResult()
+    finally:
+        receiver.stop()
+    assert sorted(m.rcpt_tos[0] for m in receiver.messages) == ["ana@example.org",
+                                                                 "n1@example.org"]
+    outage = [r for r in caplog.records if receiver.url.split("//")[1] in r.getMessage()]
+    assert [r.getMessage().endswith("works again") for r in outage] == [False, True]
+
+
+def test_max_attempts_marks_failed_and_retry_requeues(engine):
+    receiver = Receiver()
+    cfg = outbound(receiver.url, max_attempts=2)
+    ids = queue_mails(engine, cfg)
+    now = T0
+    results = []
+    for _ in range(6):
+        results.append(outbox.drain(engine, cfg, now=now))
+        now += dt.timedelta(hours=1)
+    assert sum(r.failed for r in results) == 2 and sum(r.retried for r in results) == 2
+    assert {rows(engine)[i]["state"] for i in ids} == {"failed"}
+    assert [r["id"] for r in outbox.list_rows(engine, "failed")] == sorted(ids, reverse=True)
+    assert outbox.retry(engine, [ids[0]], now=now) == 1
+    receiver.start()
+    try:
+        assert outbox.drain(engine, cfg, now=now) == outbox.DrainResult(sent=1)
+        assert outbox.retry(engine, None, now=now) == 1
+        assert outbox.drain(engine, cfg, now=now) == outbox.DrainResult(sent=1)
+    finally:
+        receiver.stop()
+    assert len(receiver.messages) == 2
+    assert {rows(engine)[i]["state"] for i in ids} == {"sent"}
+
+
+def test_backoff_doubles_and_is_capped():
+    cfg = outbound("smtp://127.0.0.1:25")
+    steps = [outbox.backoff(cfg, n).total_seconds() for n in range(1, 10)]
+    assert steps == [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]
+
+
+def test_permanent_refusal_fails_at_once_and_partial_refusal_still_sends(engine, smtp_receiver):
+    smtp_receiver.recorder.refuse["n1@example.org"] = "550 5.1.1 no such user"
+    cfg = outbound(smtp_receiver.url)
+    ids = queue_mails(engine, cfg)
+    assert outbox.drain(engine, cfg, now=T0) == outbox.DrainResult(sent=1, failed=1)
+    failed = [r for r in rows(engine).values() if r["state"] == "failed"]
+    assert failed[0]["recipients"] == "n1@example.org" and "550" in failed[0]["last_error"]
+    assert failed[0]["attempts"] == 1 and len(ids) == 2
+    # several recipients, one refused: the others get it and the row says who did not
+    cfg2 = replace(cfg, routing=replace(cfg.routing, default=("n1@example.org", "n3@example.org")))
+    queue_mails(engine, cfg2)
+    assert outbox.drain(engine, cfg2, now=T0).sent == 2
+    route_row = next(r for r in outbox.list_rows(engine) if r["kind"] == "route")
+    assert route_row["state"] == "sent" and "n1@example.org: 550" in route_row["last_error"]
+
+
+def test_temporary_refusal_is_retried(engine, smtp_receiver):
+    smtp_receiver.recorder.refuse["n1@example.org"] = "451 4.3.0 try later"
+    cfg = outbound(smtp_receiver.url)
+    queue_mails(engine, cfg)
+    assert outbox.drain(engine, cfg, now=T0) == outbox.DrainResult(sent=1, retried=1)
+    smtp_receiver.recorder.refuse.clear()
+    assert outbox.drain(engine, cfg, now=T0 + dt.timedelta(seconds=30)) == \
+        outbox.DrainResult(sent=1)
+
+
+def test_resend_after_a_crash_is_the_same_message(engine, smtp_receiver):
+    cfg = outbound(smtp_receiver.url)
+    ack_id, _ = queue_mails(engine, cfg)
+    claimed = outbox._claim(engine, ack_id, T0)  # a sender took the row, then was killed
+    assert claimed is not None and claimed.attempts == 1
+    assert outbox.drain(engine, cfg, now=T0 + dt.timedelta(minutes=1)).sent == 1  # the other row
+    later = T0 + outbox.LEASE + dt.timedelta(seconds=1)
+    assert outbox.drain(engine, cfg, now=later) == outbox.DrainResult(sent=1)
+    resent = [m for m in smtp_receiver.messages if m.data == claimed.raw]
+    assert len(resent) == 1 and claimed.message_id.encode() in resent[0].data
+
+
+def test_auth_reads_the_password_from_the_environment_and_never_logs_it(engine, monkeypatch,
+                                                                        caplog):
+    receiver = Receiver(users={"desk": "s3cr3t-pw"}).start()
+    caplog.set_level(logging.DEBUG)
+    try:
+        cfg = outbound(receiver.url, username="desk", password_env="TEST_SMTP_PW")
+        queue_mails(engine, cfg)
+        monkeypatch.delenv("TEST_SMTP_PW", raising=False)
+        assert outbox.drain(engine, cfg, now=T0) == outbox.DrainResult(retried=1)
+        assert "TEST_SMTP_PW" in next(r for r in outbox.list_rows(engine)
+                                      if r["last_error"])["last_error"]
+        monkeypatch.setenv("TEST_SMTP_PW", "wrong")
+        assert outbox.drain(engine, cfg, now=T0 + dt.timedelta(hours=1)).retried == 1
+        monkeypatch.setenv("TEST_SMTP_PW", "s3cr3t-pw")
+        assert outbox.drain(engine, cfg, now=T0 + dt.timedelta(hours=2)).sent == 2
+    finally:
+        receiver.stop()
+    assert [m.login for m in receiver.messages] == ["desk", "desk"]
+    assert "s3cr3t-pw" not in caplog.text and "wrong" not in caplog.text
+    assert all("s3cr3t-pw" not in (r["last_error"] or "") for r in outbox.list_rows(engine))
+
+
+def test_auth_password_from_a_file(engine, tmp_path):
+    secret = tmp_path / "smtp-password"
+    secret.write_text("from-a-file\n")
+    receiver = Receiver(users={"desk": "from-a-file"}).start()
+    try:
+        cfg = outbound(receiver.url, username="desk", password_file=str(secret))
+        queue_mails(engine, cfg)
+        assert outbox.drain(engine, cfg, now=T0).sent == 2
+    finally:
+        receiver.stop()
+
+
+def _private_ca(tmp_path):
+    """A CA and a certificate for 127.0.0.1 signed by it, written as PEM files."""
+    import ipaddress
+
+    pytest.importorskip("cryptography")
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(cn):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    now = dt.datetime.now(dt.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = (x509.CertificateBuilder().subject_name(name("test CA")).issuer_name(name("test CA"))
+          .public_key(ca_key.public_key()).serial_number(1)
+          .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    cert = (x509.CertificateBuilder().subject_name(name("127.0.0.1")).issuer_name(name("test CA"))
+            .public_key(key.public_key()).serial_number(2)
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+                critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    (tmp_path / "ca.pem").write_bytes(ca.public_bytes(pem))
+    (tmp_path / "server.pem").write_bytes(cert.public_bytes(pem))
+    (tmp_path / "server.key").write_bytes(key.private_bytes(
+        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(tmp_path / "server.pem", tmp_path / "server.key")
+    return str(tmp_path / "ca.pem"), server
+
+
+def test_starttls_verifies_the_certificate_against_ca_file(engine, tmp_path):
+    ca_file, server_context = _private_ca(tmp_path)
+    receiver = Receiver(tls_context=server_context, users={"desk": "pw"}).start()
+    try:
+        untrusted = outbound(receiver.url, starttls=True)
+        queue_mails(engine, untrusted)
+        assert outbox.drain(engine, untrusted, now=T0) == outbox.DrainResult(retried=1)
+        assert "CERTIFICATE_VERIFY_FAILED" in next(
+            r["last_error"] for r in outbox.list_rows(engine) if r["last_error"])
+        assert receiver.messages == []
+        trusted = outbound(receiver.url, starttls=True, ca_file=ca_file, username="desk",
+                           password_file=str(_write(tmp_path / "pw", "pw")))
+        assert outbox.drain(engine, trusted, now=T0 + dt.timedelta(hours=1)).sent == 2
+    finally:
+        receiver.stop()
+    assert [m.login for m in receiver.messages] == ["desk", "desk"]
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("smtp, key", [
+    ({"url": "smtp://mail.example.org:587", "username": "desk"}, "smtp.starttls"),
+    ({"url": "smtps://mail.example.org", "starttls": True}, "smtp.starttls"),
+    ({"url": "smtp://desk:pw@mail.example.org"}, "smtp.url"),
+    ({"url": "imap://mail.example.org"}, "smtp.url"),
+    ({"url": "smtp://mail.example.org", "password_env": "X"}, "smtp.username"),
+    ({"url": "smtps://m.example.org", "username": "d", "password_env": "X",
+      "password_file": "/x"}, "smtp.password_env"),
+    ({"url": "smtps://m.example.org", "ca_file": "/does/not/exist.pem"}, "smtp.ca_file"),
+    ({"url": "smtps://m.example.org", "max_attempts": 0}, "smtp.max_attempts"),
+    ({"url": "smtps://m.example.org", "password": "pw"}, "smtp.password"),
+])
+def test_bad_smtp_config_names_the_key(smtp, key):
+    with pytest.raises(ConfigError) as caught:
+        from_dict({"smtp": {"from": "Desk <desk@example.org>", **smtp}})
+    assert caught.value.key == key
+
+
+def test_smtp_defaults():
+    cfg = from_dict({"smtp": {"url": "smtps://mail.example.org",
+                              "from": "Desk <desk@example.org>"}}).outbound
+    assert (cfg.smtp.port, cfg.max_attempts, cfg.smtp.timeout, cfg.reply_to) == \
+        (465, 8, 30.0, "desk@example.org")
+    assert cfg.smtp.ehlo_name == "example.org" and cfg.smtp.password_env is None
+    assert free_port() > 0
