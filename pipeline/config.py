@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -121,9 +121,16 @@ def from_dict(data: dict, source: str | None = None, base: Path | None = None) -
     _check_unique_names(mailboxes, source)
     desk = build(root.table("desk"), _desk)
     classifier = build(root.table("classifier"), _classifier)
-    outbound = config_outbound.from_root(root)
+    outbound = _with_desk_addresses(config_outbound.from_root(root), desk)
     root.finish()
     return Config(database, mailboxes, desk, classifier, outbound, source)
+
+
+def _with_desk_addresses(outbound: config_outbound.OutboundConfig,
+                         desk: DeskConfig) -> config_outbound.OutboundConfig:
+    """The desk's own addresses are never answered, whichever table named them."""
+    merged = tuple(dict.fromkeys((*outbound.outbox.own_addresses, *desk.addresses)))
+    return replace(outbound, outbox=replace(outbound.outbox, own_addresses=merged))
 
 
 def _database(t: Table) -> str:

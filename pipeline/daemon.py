@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from pipeline import outbox
 from pipeline.errors import FetchError
 from pipeline.idle import IdleWatcher
 from pipeline.poller import MailboxPoller
@@ -20,6 +22,27 @@ from pipeline.services import Services
 
 log = logging.getLogger("triaje.daemon")
 MISFIRE_GRACE = 30
+DRAIN_INTERVAL = 15  # seconds; new mail is drained at once, this only paces retries
+
+
+class Sender:
+    """Drains the outbox; one drain at a time, and a request during a drain is not lost."""
+
+    def __init__(self, env: Services) -> None:
+        self.env = env
+        self.lock = threading.Lock()
+        self.again = threading.Event()
+
+    def __call__(self) -> None:
+        self.again.set()
+        while self.again.is_set() and self.lock.acquire(blocking=False):
+            try:
+                self.again.clear()
+                outbox.drain(self.env.engine, self.env.config.outbound)
+            except Exception:
+                log.exception("outbox drain failed; the rows stay queued")
+            finally:
+                self.lock.release()
 
 
 def _poll_job(poller: MailboxPoller) -> None:
@@ -31,14 +54,15 @@ def _poll_job(poller: MailboxPoller) -> None:
 
 
 class Daemon:
-    def __init__(self, env: Services, extra_jobs: list[tuple[Callable, dict]] | None = None,
-                 after_poll: Callable[[], None] | None = None) -> None:
+    def __init__(self, env: Services, extra_jobs: list[tuple[Callable, dict]] | None = None) -> None:
         self.env = env
         self.scheduler = BackgroundScheduler(timezone=UTC, job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE})
-        self.pollers = [MailboxPoller(env, cfg, after_poll) for cfg in env.config.mailboxes]
+        self.sender = Sender(env)
+        self.pollers = [MailboxPoller(env, cfg, self.sender) for cfg in env.config.mailboxes]
         self.watchers: list[IdleWatcher] = []
-        self.extra_jobs = extra_jobs or []
+        self.extra_jobs = [(self.sender, {"trigger": "interval", "seconds": DRAIN_INTERVAL,
+                                          "id": "outbox"}), *(extra_jobs or [])]
 
     def start(self) -> None:
         now = datetime.now(UTC)

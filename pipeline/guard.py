@@ -55,7 +55,7 @@ def _daemon_sender(address: str) -> bool:
     return any(local.startswith(prefix) for prefix in DAEMON_LOCALPARTS)
 
 
-def check_headers(parsed: ParsedMessage, own_addresses: tuple[str, ...]) -> Verdict:
+def check_headers(parsed: ParsedMessage, own_addresses: frozenset[str] | tuple[str, ...]) -> Verdict:
     """What the message alone tells; runs before the write transaction."""
     reason = header_reason(parsed)
     if reason is None and parsed.from_addr in own_addresses:

@@ -38,7 +38,8 @@ class MaildirFetcher:
             known = set(db.execute(select(inbound.c.source_key).where(
                 inbound.c.mailbox == self.cfg.name)).scalars())
         result = FetchResult()
-        fresh = sorted(k for k in box.iterkeys() if k not in known)
+        # dot-files are not messages (Maildir readers skip them; git keeps cur/.keep)
+        fresh = sorted(k for k in box.iterkeys() if k not in known and not k.startswith("."))
         for start in range(0, len(fresh), self.cfg.batch_size):
             new_ids = self._store(box, fresh[start:start + self.cfg.batch_size], cutoff, result)
             if batch_done is not None:

@@ -7,8 +7,13 @@ through inscriptis, and attachments are listed by name, type and size, never loa
 
 from __future__ import annotations
 
+import base64
+import binascii
+import email
+import quopri
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email import policy
 from email.message import Message
 
 from inscriptis import get_text
@@ -41,17 +46,25 @@ def decode_bytes(payload: bytes, charset: str | None) -> str:
             return payload.decode(candidate)
         except (LookupError, UnicodeDecodeError):
             continue
-    mostly_utf8 = payload.decode("utf-8", errors="replace")
-    if mostly_utf8.count("\ufffd") <= max(1, len(payload) // 500):  # e.g. a cut-off last character
-        return mostly_utf8
+    damaged = payload.decode("utf-8", errors="replace")
+    if _mostly_utf8(damaged):  # UTF-8 with a character cut off or a stray byte
+        return damaged
     return payload.decode("cp1252", errors="replace")
+
+
+def _mostly_utf8(text: str) -> bool:
+    """Many well-formed multi-byte characters and few broken ones: UTF-8 that got damaged.
+    A lone Latin-1 byte ("Contrase\xf1a") has no well-formed company, so it is not."""
+    broken = text.count("\ufffd")
+    wellformed = sum(1 for ch in text if ord(ch) > 127) - broken
+    return wellformed >= 3 * broken
 
 
 def part_text(part: Message) -> str:
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         return ""
-    text = decode_bytes(payload, part.get_content_charset()).replace("\x00", "")
+    text = decode_bytes(payload, part.get_content_charset()).replace("\x00", "").replace("\r\n", "\n")
     if part.get_content_type() == "text/html":
         return html_to_text(text)
     return text
@@ -78,7 +91,7 @@ def _filename(part: Message) -> str:
         name = str(part.get_filename() or "")
         if "\ufffd" in name:  # raw 8-bit parameter: read it again from the repaired header
             name = str(_repaired(part).get_filename() or name)
-        return decode_words(name)
+        return " ".join(decode_words(name).replace("\x00", "").split())  # one line, no NULs
     except Exception:  # a parameter no parser can read: list the part without a name
         return ""
 
@@ -125,12 +138,16 @@ def extract(msg: Message, depth: int = 0) -> Extracted:
     attachments: list[Attachment] = []
     too_deep = False
     for part, level in _leaves(msg, depth):
-        if level > MAX_DEPTH:
+        if level >= MAX_DEPTH:
             too_deep = True
             continue
         kind = part.get_content_type()
-        if kind == "message/rfc822" and level < MAX_DEPTH:
-            forwarded.append(_forwarded_text(part, level))
+        if kind == "message/rfc822":
+            sub = _forwarded(part, level)
+            if sub is not None:
+                forwarded.append(sub.text)
+                attachments.extend(sub.attachments)
+                too_deep = too_deep or sub.too_deep
         elif _is_attachment(part):
             attachments.append(_attachment(part))
         elif kind == "text/plain":
@@ -144,16 +161,35 @@ def extract(msg: Message, depth: int = 0) -> Extracted:
     return Extracted(text, not plain and bool(html), tuple(attachments), len(forwarded), too_deep)
 
 
-def _forwarded_text(part: Message, level: int) -> str:
-    inner = part.get_payload()
-    if isinstance(inner, list) and inner:
-        inner = inner[0]
-    if not isinstance(inner, Message):
-        return ""
+def _forwarded(part: Message, level: int) -> Extracted | None:
+    """The forwarded message's text with a header block, its attachments and depth flag."""
+    inner = _inner_message(part)
+    if inner is None:
+        return None
     sub = extract(inner, level + 1)
     head = [f"{name}: {_safe_header(inner, name)}" for name in ("From", "Date", "Subject")
             if inner.get(name)]
-    return "\n".join(["---------- Forwarded message ----------", *head, "", sub.text])
+    text = "\n".join(["---------- Forwarded message ----------", *head, "", sub.text])
+    return Extracted(text, sub.html_only, sub.attachments, sub.forwarded + 1, sub.too_deep)
+
+
+def _inner_message(part: Message) -> Message | None:
+    """message/rfc822 content; a base64 or quoted-printable one (not allowed, but sent) is
+    decoded and parsed again, else its text would be base64 noise."""
+    inner = part.get_payload()
+    first = inner[0] if isinstance(inner, list) and inner else inner
+    if not isinstance(first, Message):
+        return None
+    encoding = str(part.get("Content-Transfer-Encoding") or "").strip().lower()
+    if encoding not in ("base64", "quoted-printable"):
+        return first
+    try:
+        data = first.as_bytes()
+        raw = (base64.b64decode(data, validate=False) if encoding == "base64"
+               else quopri.decodestring(data))
+    except (binascii.Error, ValueError, UnicodeError, LookupError):
+        return first
+    return email.message_from_bytes(raw, policy=policy.compat32)
 
 
 def _safe_header(msg: Message, name: str) -> str:

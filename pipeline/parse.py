@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
-from email.header import decode_header, make_header
+from email.header import decode_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
@@ -87,9 +87,17 @@ def decode_words(value: str) -> str:
     if "=?" not in value:
         return value
     try:
-        return str(make_header(decode_header(value)))
-    except Exception:  # malformed encoded words or unknown charsets: keep the text as sent
+        chunks = decode_header(value)
+    except Exception:  # malformed encoded words: keep the text as sent
         return value
+    # each chunk on its own, so one word in an unknown charset does not spoil the rest
+    return "".join(c if isinstance(c, str) else mimetext.decode_bytes(c, _charset(cs))
+                   for c, cs in chunks)
+
+
+def _charset(name: str | None) -> str | None:
+    """decode_header reports unknown-8bit and the like; those are no codec names."""
+    return None if not name or name.startswith("unknown") else name
 
 
 def repair_8bit(value: str) -> str:

@@ -23,8 +23,8 @@ class Services:
     stop: threading.Event = field(default_factory=threading.Event)  # set on SIGTERM/SIGINT
 
     @property
-    def own_addresses(self) -> tuple[str, ...]:
-        return self.config.desk.addresses
+    def own_addresses(self) -> frozenset[str]:
+        return self.config.outbound.own_addresses
 
 
 def load_model(config: Config) -> Any | None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, update
 
-from pipeline import guard, parse, thread
+from pipeline import compose, guard, outbox, ownmail, parse, thread
 from pipeline.db import utcnow
 from pipeline.errors import StageError
 from pipeline.schema import inbound, predictions
@@ -87,6 +87,20 @@ def stage_register(work: Work, env: Services) -> None:
             model_version=version, created_at=now))
 
 
+def stage_outbound(work: Work, env: Services) -> None:
+    """Queue the ack and the team mail in this transaction: sent only if it commits."""
+    ticket, conn = work.ticket, _conn(work)
+    if ticket is None:
+        raise StageError("outbound", "no ticket was assigned")
+    owner = ownmail.owner_team(conn, ticket.id) if ticket.is_followup else ()
+    ctx = compose.MailContext(
+        ticket_ref=ticket.ref, ticket_id=ticket.id, inbound_id=work.inbound_id,
+        is_followup=ticket.is_followup, automatic=work.verdict.automatic, parsed=_parsed(work),
+        raw=work.raw, predictions=work.predictions, mailbox=work.mailbox, received_at=utcnow(),
+        owner_team=owner)
+    outbox.enqueue(conn, compose.build_mails(env.config.outbound, ctx, conn))
+
+
 def _parsed(work: Work) -> parse.ParsedMessage:
     if work.parsed is None:
         raise StageError("pipeline", "stage ran before parse")
@@ -102,4 +116,5 @@ def _conn(work: Work) -> Connection:
 READ_STAGES: tuple[tuple[str, Stage], ...] = (("parse", stage_parse), ("guard", stage_guard))
 BATCH_STAGES: tuple[tuple[str, BatchStage], ...] = (("classify", stage_classify),)
 WRITE_STAGES: tuple[tuple[str, Stage], ...] = (
-    ("guard", stage_history), ("thread", stage_thread), ("register", stage_register))
+    ("guard", stage_history), ("thread", stage_thread), ("register", stage_register),
+    ("outbound", stage_outbound))
