@@ -79,3 +79,26 @@ def ensure_model(models_dir: str, progress: bool) -> str:
     trained = Path(models_dir) / "_training"
     training.train_from_paths([str(seed_data())], trained, progress=progress)
     return artefact.install(trained, models_dir)
+
+
+def ticket_rows(engine) -> list[dict]:
+    """One row per processed message: what was understood and what was sent, for the summary."""
+    from sqlalchemy import select
+
+    from pipeline.schema import inbound, outbox, predictions, tickets
+
+    with engine.connect() as conn:
+        messages = conn.execute(select(
+            inbound.c.id, tickets.c.ref, inbound.c.language, inbound.c.sender, inbound.c.subject,
+            inbound.c.is_followup, inbound.c.auto_reason).join(
+            tickets, tickets.c.id == inbound.c.ticket_id).order_by(inbound.c.id)).mappings().all()
+        preds = conn.execute(select(predictions)).mappings().all()
+        mails = conn.execute(select(outbox.c.inbound_id, outbox.c.kind, outbox.c.recipients))
+        sent = [dict(m._mapping) for m in mails]
+    rows = []
+    for msg in messages:
+        labels = {p["head"]: (p["label"], p["confidence"], p["needs_review"])
+                  for p in preds if p["inbound_id"] == msg["id"]}
+        out = [f"{m['kind']}→{m['recipients']}" for m in sent if m["inbound_id"] == msg["id"]]
+        rows.append({**dict(msg), "labels": labels, "mails": out})
+    return rows
