@@ -1,0 +1,148 @@
+"""Benchmark: time from APPEND to the acknowledgement arriving at a real SMTP receiver.
+
+Starts a Dovecot on /dev/shm and an aiosmtpd receiver on loopback, runs `triaje run` as a
+child process, APPENDs N messages one by one at random intervals and records, per message,
+the time until its ack (matched by In-Reply-To) reaches the receiver. Runs twice: with IMAP
+IDLE, and with plain polling every --poll-interval seconds as the reference. Prints p50,
+p95 and max for both. Target: p95 under 1 s with IDLE.
+
+    python bench/ack_latency/run.py [--messages 200] [--poll-interval 60] [--models DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import email
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from email import policy
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+from imapclient import IMAPClient
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+from conftest import make_mail  # noqa: E402
+from dovecot import Dovecot, free_port  # noqa: E402
+
+
+class Clock:
+    """SMTP handler that notes when each ack arrived, keyed by the message it answers."""
+
+    def __init__(self) -> None:
+        self.arrived: dict[str, float] = {}
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        now = time.monotonic()
+        msg = email.message_from_bytes(envelope.original_content, policy=policy.compat32)
+        if msg.get("Auto-Submitted") == "auto-replied":
+            with self.lock:
+                self.arrived.setdefault(str(msg.get("In-Reply-To", "")).strip().lower(), now)
+        return "250 OK"
+
+
+def config(workdir: Path, server: Dovecot, user: str, smtp_port: int, idle: bool,
+           interval: int, models: str | None) -> Path:
+    path = workdir / f"triaje-{'idle' if idle else 'poll'}.toml"
+    path.write_text(f"""
+[database]
+url = "sqlite:///{workdir}/{'idle' if idle else 'poll'}.db"
+[[mailboxes]]
+name = "desk"
+url = "imap://{user}@127.0.0.1:{server.imap_port}/INBOX"
+password_env = "BENCH_PW"
+start = "all"
+idle = {'true' if idle else 'false'}
+poll_interval = {interval}
+[desk]
+addresses = ["desk@example.org"]
+sender_limit = 100000
+[classifier]
+models_dir = "{models or workdir / 'no-models'}"
+[smtp]
+url = "smtp://127.0.0.1:{smtp_port}"
+from = "Mesa <desk@example.org>"
+[outbox]
+recipient_limit = 100000
+[routing]
+default = "n1@example.org"
+""")
+    return path
+
+
+def run_mode(server: Dovecot, idle: bool, args, workdir: Path) -> list[float]:
+    user = f"lat{'idle' if idle else 'poll'}"
+    clock, port = Clock(), free_port()
+    controller = Controller(clock, hostname="127.0.0.1", port=port)
+    controller.start()
+    path = config(workdir, server, user, port, idle, args.poll_interval, args.models)
+    env = {**os.environ, "BENCH_PW": server.add_user(user)}
+    log = open(workdir / f"{user}.log", "w")  # noqa: SIM115 - closed below
+    daemon = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "--config", str(path), "run"],
+                              env=env, stdout=log, stderr=log)
+    try:
+        appended = append_slowly(server, user, args.messages, args.seed)
+        deadline = time.monotonic() + args.poll_interval + 30
+        while len(clock.arrived) < len(appended) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=30)
+        controller.stop()
+        log.close()
+    return [clock.arrived[mid] - sent for mid, sent in appended.items() if mid in clock.arrived]
+
+
+def append_slowly(server: Dovecot, user: str, n: int, seed: int) -> dict[str, float]:
+    rng, appended = random.Random(seed), {}
+    with IMAPClient("127.0.0.1", port=server.imap_port, ssl=False) as c:
+        c.login(user, server.add_user(user))
+        time.sleep(3)  # let the daemon start and enter IDLE
+        for i in range(n):
+            mid = f"<lat-{user}-{i}@example.com>"
+            c.append("INBOX", make_mail(subject=f"La impresora no imprime {i}",
+                                        sender=f"user{i}@example.com", message_id=mid))
+            appended[mid] = time.monotonic()
+            time.sleep(rng.uniform(0.05, 0.5))
+    return appended
+
+
+def describe(name: str, values: list[float], expected: int) -> str:
+    if not values:
+        return f"{name:<22} no acks arrived (of {expected})"
+    q = statistics.quantiles(values, n=100) if len(values) > 1 else [values[0]] * 99
+    return (f"{name:<22} acks {len(values):>4}/{expected}  p50 {q[49]:7.3f} s  "
+            f"p95 {q[94]:7.3f} s  max {max(values):7.3f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=200)
+    parser.add_argument("--poll-interval", type=int, default=60)
+    parser.add_argument("--models", default=None, help="models dir (default: no classifier)")
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--skip-polling", action="store_true")
+    args = parser.parse_args()
+    server = Dovecot().start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            idle = run_mode(server, True, args, Path(tmp))
+            poll = [] if args.skip_polling else run_mode(server, False, args, Path(tmp))
+    finally:
+        server.cleanup()
+    print(describe("IMAP IDLE", idle, args.messages))
+    if not args.skip_polling:
+        print(describe(f"polling every {args.poll_interval} s", poll, args.messages))
+    print("target: p95 under 1 s with IDLE")
+
+
+if __name__ == "__main__":
+    main()
