@@ -45,9 +45,10 @@ class IdleWatcher(threading.Thread):
                             self.poller.cfg.name, self.poller.cfg.poll_interval)
                 return False
             conn.select(self.poller.cfg.folder)
-            if self.failures:
+            if self.failures:  # mail that came while we were away announces nothing now
                 log.info("mailbox=%s IDLE watcher connected again", self.poller.cfg.name)
-            self.failures = 0
+                self.failures = 0
+                self._wake()
             while not self.stop.is_set():
                 if self._idle_once(conn):
                     self._wake()

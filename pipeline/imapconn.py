@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from pipeline.errors import FetchError
 from pipeline.secrets import read_secret
 
 NETWORK_ERRORS = (OSError, IMAPClientError, ssl.SSLError, socket.timeout, EOFError)
+EOF_WAKEUPS = 3  # empty IDLE wake-ups in a row that mean the server has gone
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class ImapConnection:
     def __init__(self, cfg: MailboxConfig) -> None:
         self.cfg = cfg
         self.client: IMAPClient | None = None
+        self.empty_wakeups = 0
 
     def __enter__(self) -> ImapConnection:
         self.connect()
@@ -125,7 +128,20 @@ class ImapConnection:
         self.imap.idle()
 
     def idle_wait(self, timeout: float) -> list:
-        return self.imap.idle_check(timeout=timeout)
+        """IDLE responses within `timeout`. imapclient swallows EOF and returns nothing at
+        once, so a dead connection would be polled in a loop forever: a BYE, or a socket
+        that keeps waking up with nothing to read, is reported as a lost connection."""
+        started = time.monotonic()
+        responses = self.imap.idle_check(timeout=timeout)
+        if any(isinstance(r, tuple) and r and r[0] == b"BYE" for r in responses):
+            raise FetchError(f"mailbox {self.cfg.name}: the server closed the connection (BYE)")
+        if responses or time.monotonic() - started >= timeout / 2:
+            self.empty_wakeups = 0
+        else:
+            self.empty_wakeups += 1
+            if self.empty_wakeups >= EOF_WAKEUPS:
+                raise FetchError(f"mailbox {self.cfg.name}: connection closed by the server")
+        return responses
 
     def idle_stop(self) -> None:
         self.imap.idle_done()

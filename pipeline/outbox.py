@@ -160,7 +160,7 @@ def drain(engine: Engine, outbound_cfg: OutboundConfig, now: datetime | None = N
     counts = {"sent": 0, "retried": 0, "failed": 0}
     try:
         for row_id in _due_ids(engine, now):
-            row = _claim(engine, row_id, now)
+            row = _claim(engine, row_id, now, timedelta(seconds=outbound_cfg.outbox.lease))
             if row is None:
                 continue
             outcome, stop = _deliver(engine, outbound_cfg, transport, row, now)
@@ -179,14 +179,15 @@ def _due_ids(engine: Engine, now: datetime) -> list[int]:
         return list(conn.execute(query).scalars())
 
 
-def _claim(engine: Engine, row_id: int, now: datetime) -> Any:
-    """Take one due row: a second sender (or a later run) will not touch it for LEASE."""
+def _claim(engine: Engine, row_id: int, now: datetime, lease: timedelta = LEASE) -> Any:
+    """Take one due row: a second sender (or a later run) will not touch it for the lease
+    (`[outbox] lease`, default LEASE); a crash between claim and mark waits that long."""
     with engine.begin() as conn:
         claimed = conn.execute(
             update(outbox)
             .where(outbox.c.id == row_id, outbox.c.state == "queued",
                    outbox.c.next_attempt_at <= now)
-            .values(attempts=outbox.c.attempts + 1, next_attempt_at=now + LEASE))
+            .values(attempts=outbox.c.attempts + 1, next_attempt_at=now + lease))
         if claimed.rowcount != 1:
             return None
         return conn.execute(select(outbox).where(outbox.c.id == row_id)).one()

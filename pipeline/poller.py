@@ -60,16 +60,32 @@ class MailboxPoller:
 
         if self.cfg.is_maildir:
             return MaildirFetcher(self.cfg, self.env.engine).cycle(batch_done)
+        reused = self.conn is not None
+        try:
+            return ImapFetcher(self.cfg, self.env.engine).cycle(self._connection(), batch_done)
+        except NETWORK_ERRORS:
+            if not reused:
+                raise
+        # the kept connection was dropped meanwhile (server restart, idle timeout): that is
+        # no outage, so try once more on a fresh one; every step of a cycle is idempotent
+        log.info("mailbox=%s kept connection was closed by the server; reconnecting", self.cfg.name)
+        self.close_connection()
+        return ImapFetcher(self.cfg, self.env.engine).cycle(self._connection(), batch_done)
+
+    def _connection(self) -> ImapConnection:
         if self.conn is None:
             conn = ImapConnection(self.cfg)
             conn.connect()
             self.conn = conn
-        return ImapFetcher(self.cfg, self.env.engine).cycle(self.conn, batch_done)
+        return self.conn
 
-    def _failed(self, exc: BaseException) -> None:
+    def close_connection(self) -> None:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+
+    def _failed(self, exc: BaseException) -> None:
+        self.close_connection()
         self.failures += 1
         delay = min(MAX_BACKOFF, 2.0 ** min(self.failures, 9))
         self.retry_at = time.monotonic() + delay
@@ -84,9 +100,7 @@ class MailboxPoller:
 
     def close(self) -> None:
         with self.lock:
-            if self.conn is not None:
-                self.conn.close()
-                self.conn = None
+            self.close_connection()
 
 
 def poll_once(env: Services) -> tuple[Summary, list[str]]:
