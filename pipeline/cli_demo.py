@@ -20,6 +20,8 @@ def demo_command(ctx: click.Context, workdir: str) -> None:
     """Process the bundled sample mailbox end to end; no server needed."""
     logutil.setup(ctx.obj["verbose"] - 1)
     console = Console()
+    if not console.is_terminal:  # piped or captured: do not squeeze the table into 80 columns
+        console = Console(width=140)
     path = demo.write_config(Path(workdir))
     cfg = configmod.load(str(path))
     with console.status("Preparing the classifier (first run trains it on training_data/)"):
@@ -37,16 +39,16 @@ def demo_command(ctx: click.Context, workdir: str) -> None:
 
 
 def _print_tickets(console: Console, rows: list[dict]) -> None:
-    table = Table(title="What triaje understood and did", show_lines=False)
-    for column in ("ticket", "lang", "from", "subject", "type", "priority", "queue", "mails"):
+    table = Table(title="What triaje understood and did (? = needs review)")
+    for column in ("ticket", "lang", "subject", "type · priority · queue", "mails queued"):
         table.add_column(column, overflow="fold")
     for row in rows:
-        labels = [_label(row["labels"].get(h)) for h in ("type", "priority", "queue")]
-        mails = "\n".join(row["mails"]) or f"none ({row['auto_reason'] or 'follow-up'})"
-        ref = row["ref"] + (" (follow-up)" if row["is_followup"] else "")
-        table.add_row(ref, row["language"], row["sender"], (row["subject"] or "")[:40],
-                      *labels, mails)
+        labels = " · ".join(_label(row["labels"].get(h)) for h in ("type", "priority", "queue"))
+        mails = ", ".join(row["mails"]) or f"none ({row['auto_reason'] or 'follow-up'})"
+        ref = row["ref"] + ("+" if row["is_followup"] else "")
+        table.add_row(ref, row["language"], (row["subject"] or "")[:42], labels, mails)
     console.print(table)
+    console.print("+ = a follow-up joined to its ticket")
 
 
 def _label(prediction: tuple | None) -> str:
