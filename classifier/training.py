@@ -1,0 +1,123 @@
+"""Training: text features once, then per head out-of-fold scores, a threshold, a final fit.
+
+The text features are fitted once on every row's text (no labels involved) and shared by
+all heads; only the linear models are cross-validated. That keeps training on 20,000
+rows well inside two minutes on two cores. The vocabulary has seen the held-out rows'
+words, never their labels, so the out-of-fold scores are barely optimistic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import cross_val_predict
+from sklearn.pipeline import Pipeline
+
+from classifier import dataset, model, thresholds
+from classifier.metrics import head_metrics
+from classifier.predictor import TriageModel
+from pipeline.errors import DataError
+
+MIN_CLASS_ROWS = 6  # fewer cannot fill 3 outer folds x 3 calibration folds
+
+
+@dataclass
+class TrainedModel:
+    pipelines: dict[str, Pipeline] = field(default_factory=dict)
+    heads: dict[str, dict] = field(default_factory=dict)  # labels, threshold, rows, metrics
+    skipped: dict[str, str] = field(default_factory=dict)  # head -> why it was not trained
+
+    def predictor(self, version: str = "unsaved") -> TriageModel:
+        return TriageModel(version, self.pipelines,
+                           {h: info["threshold"] for h, info in self.heads.items()})
+
+
+def train_from_paths(paths: list[str], out_dir, target_precision: float = 0.9,
+                     progress: bool = False) -> dict:
+    """Train every head found in the files and write the artefact; returns the manifest."""
+    from classifier import artefact
+
+    data = dataset.load(paths)
+    trained = train_frame(data.frame, data.heads, target_precision, progress)
+    return artefact.save(out_dir, trained, data, target_precision)
+
+
+def train_frame(frame: pd.DataFrame, heads: tuple[str, ...] | list[str],
+                target_precision: float = 0.9, progress: bool = False) -> TrainedModel:
+    if not heads:
+        raise DataError("no labels to learn from: fill in type, priority or queue for some rows")
+    trained = TrainedModel()
+    with _steps(progress, 1 + 2 * len(heads)) as step:
+        step("text features")
+        features = model.build_features()
+        X = features.fit_transform(frame[list(model.FIELDS)])
+        for head in heads:
+            _train_head(trained, head, features, X, frame[head], target_precision, step)
+    if not trained.pipelines:
+        raise DataError("no head could be trained: " + "; ".join(
+            f"{h}: {why}" for h, why in trained.skipped.items()))
+    return trained
+
+
+def _train_head(trained: TrainedModel, head: str, features, X, labels: pd.Series,
+                target: float, step) -> None:
+    keep, dropped = _usable_rows(labels)
+    y = labels[keep].to_numpy(dtype=object)
+    if len(set(y)) < 2:
+        trained.skipped[head] = (f"needs at least 2 labels with {MIN_CLASS_ROWS}+ rows each; "
+                                 f"found {_describe(labels[labels != ''])}")
+        step(f"skip {head}", 2)
+        return
+    Xh = X[np.flatnonzero(keep.to_numpy())]
+    step(f"cross-validate {head}")
+    proba = cross_val_predict(model.build_classifier(), Xh, y, cv=model.folds(),
+                              method="predict_proba")
+    classes = np.unique(y)
+    predicted, confidence = classes[proba.argmax(axis=1)], proba.max(axis=1)
+    chosen = thresholds.choose(predicted == y, confidence, target)
+    step(f"fit {head}")
+    trained.pipelines[head] = model.build_pipeline(features, model.build_classifier().fit(Xh, y))
+    trained.heads[head] = {
+        "labels": [str(c) for c in classes], "threshold": chosen.value, "rows": len(y),
+        "dropped_labels": dropped,
+        "metrics": head_metrics(y, predicted, confidence, chosen.value),
+    }
+
+
+def _usable_rows(labels: pd.Series) -> tuple[pd.Series, dict[str, int]]:
+    """Labelled rows whose class has enough examples to cross-validate."""
+    counts = labels[labels != ""].value_counts()
+    rare = counts[counts < MIN_CLASS_ROWS]
+    keep = (labels != "") & ~labels.isin(rare.index)
+    return keep, {str(k): int(v) for k, v in rare.items()}
+
+
+def _describe(labels: pd.Series) -> str:
+    counts = labels.value_counts()
+    return ", ".join(f"{k} ({v})" for k, v in counts.items()) or "no labels"
+
+
+@contextlib.contextmanager
+def _steps(enabled: bool, total: int) -> Iterator:
+    """A progress bar on stderr when asked for; a no-op callable otherwise."""
+    if not enabled:
+        yield lambda description, weight=1: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description:<24}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("training", total=total)
+        done = [0]
+
+        def step(description: str, weight: int = 1) -> None:
+            """Start a step: the bar shows the steps finished before it."""
+            bar.update(task, description=description, completed=done[0])
+            done[0] += weight
+
+        yield step
