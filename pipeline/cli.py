@@ -34,12 +34,14 @@ def main(ctx: click.Context, config_path: str | None, verbose: int) -> None:
 
 def _register() -> None:
     from classifier.commands import COMMANDS as CLASSIFIER_COMMANDS
+    from pipeline import cli_tracking
     from pipeline.cli_demo import demo_command
     from pipeline.cli_ingest import COMMANDS as INGEST_COMMANDS
     from pipeline.outbox_cli import outbox_group
 
     for command in (*INGEST_COMMANDS, outbox_group, demo_command, *CLASSIFIER_COMMANDS):
         main.add_command(command)
+    cli_tracking.register(main)  # its `model` subcommands join the classifier's `model` group
 
 
 _register()

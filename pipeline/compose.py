@@ -83,11 +83,11 @@ def compose(cfg: OutboundConfig, ctx: MailContext, conn: Connection | None = Non
     """Like `build_mails`, also returning why each mail not composed was left out."""
     now = now or utcnow()
     if ctx.is_followup:
-        results = [_forward(cfg, ctx, now)]
+        results = [_forward(cfg, ctx, now, conn)]
         if cfg.outbox.followup_note:
             results.append(_user_mail(cfg, ctx, "followup", conn, now))
     else:
-        results = [_user_mail(cfg, ctx, "ack", conn, now), _team_mail(cfg, ctx, now)]
+        results = [_user_mail(cfg, ctx, "ack", conn, now), _team_mail(cfg, ctx, now, conn)]
     return Composed([r for r in results if isinstance(r, OutgoingMail)],
                     [r for r in results if isinstance(r, str)])
 
@@ -121,7 +121,11 @@ def _user_mail(cfg: OutboundConfig, ctx: MailContext, kind: str, conn: Connectio
     return _mail(cfg, ctx, kind, (normalise(ctx.parsed.from_addr),), subject, language, now)
 
 
-def _team_mail(cfg: OutboundConfig, ctx: MailContext, now: datetime) -> OutgoingMail | str:
+def _team_mail(cfg: OutboundConfig, ctx: MailContext, now: datetime,
+               conn: Connection | None = None) -> OutgoingMail | str:
+    flood = _automatic_flood(cfg, ctx, conn, now)
+    if flood:
+        return f"no routing mail: {flood}"
     decision = route.decide(cfg.routing, ctx)
     recipients = _team_recipients(cfg, decision.recipients)
     if not recipients:
@@ -132,9 +136,13 @@ def _team_mail(cfg: OutboundConfig, ctx: MailContext, now: datetime) -> Outgoing
     return _mail(cfg, ctx, kind, recipients, subject, language, now, decision)
 
 
-def _forward(cfg: OutboundConfig, ctx: MailContext, now: datetime) -> OutgoingMail | str:
+def _forward(cfg: OutboundConfig, ctx: MailContext, now: datetime,
+             conn: Connection | None = None) -> OutgoingMail | str:
     if ctx.automatic and not cfg.outbox.forward_automatic:
         return "no forward: the follow-up is automatic ([outbox] forward_automatic is off)"
+    flood = _automatic_flood(cfg, ctx, conn, now)
+    if flood:
+        return f"no forward: {flood}"
     decision = route.decide(cfg.routing, ctx)
     recipients = _team_recipients(cfg, ctx.owner_team or decision.recipients)
     if not recipients:
@@ -144,6 +152,16 @@ def _forward(cfg: OutboundConfig, ctx: MailContext, now: datetime) -> OutgoingMa
     language = render.pick_language(cfg.templates, "forward", cfg.templates.default_language)
     subject = _team_subject(ctx, "forward", language)
     return _mail(cfg, ctx, "forward", recipients, subject, language, now, decision)
+
+
+def _automatic_flood(cfg: OutboundConfig, ctx: MailContext, conn: Connection | None,
+                     now: datetime) -> str | None:
+    """Team mail caused by automatic mail is limited per sender, as acks are per recipient:
+    an autoresponder or a bouncing team address answering every routing mail would
+    otherwise open a new ticket, and send a new routing mail, forever."""
+    if not ctx.automatic or conn is None:
+        return None
+    return outbox.automatic_team_reason(conn, ctx.parsed.from_addr, _limit(cfg), now)
 
 
 def _team_recipients(cfg: OutboundConfig, addresses: tuple[str, ...]) -> tuple[str, ...]:

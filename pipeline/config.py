@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from pipeline import config_outbound
+from pipeline import config_outbound, config_tracking
 from pipeline.configreader import Table, build
 from pipeline.errors import ConfigError
 
@@ -86,6 +86,8 @@ class Config:
     outbound: config_outbound.OutboundConfig = field(
         default_factory=config_outbound.OutboundConfig)
     source: str | None = None
+    tracking: config_tracking.TrackingConfig = field(
+        default_factory=config_tracking.TrackingConfig)
 
     def mailbox(self, name: str) -> MailboxConfig:
         for mailbox in self.mailboxes:
@@ -122,8 +124,9 @@ def from_dict(data: dict, source: str | None = None, base: Path | None = None) -
     desk = build(root.table("desk"), _desk)
     classifier = build(root.table("classifier"), _classifier)
     outbound = _with_desk_addresses(config_outbound.from_root(root), desk)
+    tracking = config_tracking.from_root(root)
     root.finish()
-    return Config(database, mailboxes, desk, classifier, outbound, source)
+    return Config(database, mailboxes, desk, classifier, outbound, source, tracking=tracking)
 
 
 def _with_desk_addresses(outbound: config_outbound.OutboundConfig,

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from pipeline import outbox
+from pipeline import outbox, retrain
 from pipeline.errors import FetchError
 from pipeline.idle import IdleWatcher
 from pipeline.poller import MailboxPoller
@@ -32,6 +32,7 @@ class Sender:
         self.env = env
         self.lock = threading.Lock()
         self.again = threading.Event()
+        self.failing = False  # log a failing drain once per episode, not every 15 s
 
     def __call__(self) -> None:
         self.again.set()
@@ -40,7 +41,13 @@ class Sender:
                 self.again.clear()
                 outbox.drain(self.env.engine, self.env.config.outbound)
             except Exception:
-                log.exception("outbox drain failed; the rows stay queued")
+                if not self.failing:
+                    log.exception("outbox drain failed; the rows stay queued")
+                self.failing = True
+            else:
+                if self.failing:
+                    log.info("outbox drain works again")
+                self.failing = False
             finally:
                 self.lock.release()
 
@@ -62,7 +69,8 @@ class Daemon:
         self.pollers = [MailboxPoller(env, cfg, self.sender) for cfg in env.config.mailboxes]
         self.watchers: list[IdleWatcher] = []
         self.extra_jobs = [(self.sender, {"trigger": "interval", "seconds": DRAIN_INTERVAL,
-                                          "id": "outbox"}), *(extra_jobs or [])]
+                                          "id": "outbox"}),
+                           *retrain.scheduled_jobs(env), *(extra_jobs or [])]
 
     def start(self) -> None:
         now = datetime.now(UTC)

@@ -36,6 +36,8 @@ class IdleWatcher(threading.Thread):
                 self.failures = 0
             except (FetchError, *NETWORK_ERRORS) as exc:
                 self._backoff(exc)
+            except Exception as exc:  # anything else: never let the thread die, IDLE would stop
+                self._backoff(exc)
 
     def _watch(self) -> bool:
         """Returns False when IDLE is not available (the watcher then ends)."""

@@ -37,3 +37,6 @@ def setup(verbose: int = 0, stream=None) -> None:
     root.setLevel(level)
     for noisy in ("apscheduler", "imapclient", "alembic", "sqlalchemy"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # "job skipped: maximum number of running instances reached" comes once per interval
+    # while a long poll or a stuck drain runs: noise, not news (job errors stay visible)
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)

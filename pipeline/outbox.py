@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, func, select, update
 from pipeline.config_outbound import OutboundConfig
 from pipeline.db import utcnow
 from pipeline.emlfiles import FileTransport
-from pipeline.schema import outbox
+from pipeline.schema import inbound, outbox
 from pipeline.smtpsend import SendFailure, SmtpTransport, describe
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 STATES = ("queued", "sent", "failed")
 USER_KINDS = ("ack", "followup")
+TEAM_KINDS = ("route", "triage", "forward")
 LEASE = timedelta(minutes=10)
 BATCH = 200
 LIST_COLUMNS = [c for c in outbox.c if c.name != "raw"]
@@ -110,6 +111,22 @@ def limit_reason(conn: Connection, address: str, limit: tuple[int, int],
     count = conn.execute(query).scalar_one()
     if count >= most:
         return f"{address} already got {count} mails from us in the last {window} s (limit {most})"
+    return None
+
+
+def automatic_team_reason(conn: Connection, sender: str, limit: tuple[int, int],
+                          now: datetime) -> str | None:
+    """Why automatic mail from `sender` may cause no more team mail now, or None."""
+    most, window = limit
+    since = as_utc(now) - timedelta(seconds=window)
+    query = select(func.count()).select_from(
+        outbox.join(inbound, outbox.c.inbound_id == inbound.c.id)).where(
+        outbox.c.kind.in_(TEAM_KINDS), inbound.c.sender == sender,
+        inbound.c.automatic.is_(True), outbox.c.created_at >= since)
+    count = conn.execute(query).scalar_one()
+    if count >= most:
+        return (f"automatic mail from {sender or '(no sender)'} already caused {count} team mails "
+                f"in the last {window} s (limit {most})")
     return None
 
 

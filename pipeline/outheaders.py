@@ -23,6 +23,7 @@ from email.utils import format_datetime
 from pipeline.errors import StageError
 
 SUBJECT_LIMIT = 200
+ORIGINAL_LIMIT = 10_000_000  # bytes; Postfix's default message_size_limit is 10,240,000
 MAX_LINE = 998
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _NEWLINES = re.compile(rb"\r\n|\r|\n")
@@ -137,10 +138,20 @@ def original_part(raw: bytes) -> tuple[MIMEPart, bytes | None]:
     """The user's message as message/rfc822 (7bit or 8bit, as RFC 2046 wants) and its bytes.
 
     A message with lines longer than SMTP allows cannot travel unencoded; it goes as a
-    base64 `original.eml` attachment instead of being silently rewrapped.
+    base64 `original.eml` attachment instead of being silently rewrapped. One larger than
+    ORIGINAL_LIMIT would get the team mail refused for its size (552), so only its header
+    block rides along; the whole message stays in the database.
     """
-    data = _NEWLINES.sub(b"\r\n", raw)
     part = MIMEPart(policy=SMTP_POLICY)
+    if len(raw) > ORIGINAL_LIMIT:
+        end = re.search(rb"\r?\n\r?\n", raw)
+        head = raw[:min(end.start() if end else len(raw), ORIGINAL_LIMIT // 10)]
+        note = (f"[triaje] The original message is {len(raw):,} bytes, too large to attach; "
+                "it is kept in the desk's database. Its header block:\n\n").encode()
+        part.set_content(note + head, maintype="text", subtype="plain",
+                         disposition="attachment", filename="original-headers.txt")
+        return part, None
+    data = _NEWLINES.sub(b"\r\n", raw)
     if any(len(line) > MAX_LINE for line in data.split(b"\r\n")):
         part.set_content(raw, maintype="application", subtype="octet-stream",
                          disposition="attachment", filename="original.eml")

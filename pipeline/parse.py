@@ -27,7 +27,7 @@ GUARD_HEADERS = (
     "auto-submitted", "precedence", "x-auto-response-suppress", "list-id",
     "list-unsubscribe", "x-autoreply", "x-autorespond", "return-path", "x-failed-recipients",
 )
-_MSGID = re.compile(r"<[^<>\s]+>")
+_MSGID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]{1,900}>")  # printable ASCII but < and >
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
@@ -177,5 +177,5 @@ def peek_message_id(raw: bytes) -> str | None:
     """The Message-ID from the header block only: cheap enough for the fetch stage."""
     head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
     msg = email.message_from_bytes(head + b"\n\n", policy=policy.compat32)
-    found = _MSGID.findall(header_raw(msg, "Message-ID"))
+    found = _MSGID.findall(repair_8bit(header_raw(msg, "Message-ID")))
     return found[0].lower() if found else None

@@ -12,6 +12,8 @@ import logging
 import threading
 import time
 
+from sqlalchemy.exc import OperationalError
+
 from pipeline import runner
 from pipeline.config import MailboxConfig
 from pipeline.errors import FetchError
@@ -38,12 +40,15 @@ class MailboxPoller:
         with self.lock:
             if not force and time.monotonic() < self.retry_at:
                 raise FetchError(f"mailbox {self.cfg.name}: waiting before reconnecting")
-            summary = runner.process_pending(self.env, self.cfg.name)
             try:
+                summary = runner.process_pending(self.env, self.cfg.name)
                 result = self._fetch(summary)
             except (FetchError, *NETWORK_ERRORS) as exc:
                 self._failed(exc)
                 raise FetchError(f"mailbox {self.cfg.name}: {exc}") from None
+            except OperationalError as exc:  # database locked or gone: back off the same way
+                self._failed(exc, "cannot use the database")
+                raise FetchError(f"mailbox {self.cfg.name}: database: {exc.orig}") from None
             self._recovered()
             summary.fetched += result.fetched
             summary.duplicates += result.duplicates
@@ -84,13 +89,14 @@ class MailboxPoller:
             self.conn.close()
             self.conn = None
 
-    def _failed(self, exc: BaseException) -> None:
+    def _failed(self, exc: BaseException, what: str = "unreachable") -> None:
         self.close_connection()
         self.failures += 1
         delay = min(MAX_BACKOFF, 2.0 ** min(self.failures, 9))
         self.retry_at = time.monotonic() + delay
         if self.failures == 1:
-            log.error("mailbox=%s unreachable: %s (retrying with backoff)", self.cfg.name, exc)
+            log.error("mailbox=%s %s: %s (retrying with backoff)", self.cfg.name, what,
+                      getattr(exc, "orig", None) or exc)
 
     def _recovered(self) -> None:
         if self.failures:

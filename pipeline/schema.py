@@ -107,3 +107,62 @@ outbox = Table(
 )
 Index("ix_outbox_due", outbox.c.state, outbox.c.next_attempt_at)
 Index("ix_outbox_recipient_time", outbox.c.recipients, outbox.c.created_at)
+
+# Misclassification tracking (migration 0003): human labels and what they are measured against.
+
+labels = Table(
+    "labels", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("inbound_id", Integer, ForeignKey("inbound.id"), nullable=False),
+    Column("head", String(40), nullable=False),
+    Column("label", String(100), nullable=False),
+    Column("source", String(20), nullable=False),  # email | review | import
+    Column("author", String(320), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("origin_inbound_id", Integer, ForeignKey("inbound.id"), nullable=True),  # the mail
+)
+Index("ix_labels_message_head", labels.c.inbound_id, labels.c.head, labels.c.id)
+
+correction_mails = Table(
+    "correction_mails", metadata,
+    Column("inbound_id", Integer, ForeignKey("inbound.id"), primary_key=True),
+    Column("ticket_id", Integer, ForeignKey("tickets.id"), nullable=False),
+    Column("target_inbound_id", Integer, ForeignKey("inbound.id"), nullable=True),
+    Column("author", String(320), nullable=False),
+    Column("applied", Text, nullable=False),  # "type=incident queue=network"
+    Column("unknown", Text, nullable=False),  # "priority=altísima"
+    Column("rerouted_to", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+audit_sample = Table(
+    "audit_sample", metadata,
+    Column("inbound_id", Integer, ForeignKey("inbound.id"), primary_key=True),
+    Column("draw", Float, nullable=False),  # in [0, 1), from a hash of the message
+    Column("fraction", Float, nullable=False),  # [tracking] audit_fraction when registered
+    Column("drawn", Boolean, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+review_log = Table(
+    "review_log", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("inbound_id", Integer, ForeignKey("inbound.id"), nullable=False),
+    Column("head", String(40), nullable=False),
+    Column("decision", String(20), nullable=False),  # accept | correct | skip
+    Column("label", String(100), nullable=True),
+    Column("author", String(320), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_review_log_message_head", review_log.c.inbound_id, review_log.c.head)
+
+model_events = Table(
+    "model_events", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("action", String(20), nullable=False),  # promote | rollback | retrain
+    Column("version", String(100), nullable=True),  # the version in service afterwards
+    Column("previous", String(100), nullable=True),
+    Column("author", String(320), nullable=False),
+    Column("details", Text, nullable=True),  # JSON: scores of a retrain, reason
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

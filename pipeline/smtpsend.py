@@ -51,8 +51,10 @@ class SmtpTransport:
             raise SendFailure(f"all recipients refused: {_refusals(exc.recipients)}",
                               server=False, permanent=all(c >= 500 for c in codes)) from exc
         except smtplib.SMTPResponseException as exc:
-            raise SendFailure(f"{exc.smtp_code} {_text(exc.smtp_error)}", server=False,
-                              permanent=exc.smtp_code >= 500) from exc
+            if exc.smtp_code == 421:  # the server is closing the channel: a server fault
+                self.close()
+            raise SendFailure(f"{exc.smtp_code} {_text(exc.smtp_error)}",
+                              server=exc.smtp_code == 421, permanent=exc.smtp_code >= 500) from exc
         except (smtplib.SMTPException, OSError, UnicodeError) as exc:
             self.close()
             raise SendFailure(describe(exc), server=not isinstance(exc, UnicodeError),

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, update
 
-from pipeline import compose, guard, outbox, ownmail, parse, thread
+from pipeline import audit, compose, corrections, guard, outbox, ownmail, parse, thread
 from pipeline.db import utcnow
 from pipeline.errors import StageError
 from pipeline.schema import inbound, predictions
@@ -34,6 +34,7 @@ class Work:
     predictions: dict[str, Any] = field(default_factory=dict)
     ticket: thread.TicketRef | None = None
     conn: Connection | None = None
+    handled: str | None = None  # set by a stage that finished the message, e.g. "correction"
 
 
 Stage = Callable[[Work, Services], None]
@@ -113,8 +114,17 @@ def _conn(work: Work) -> Connection:
     return work.conn
 
 
+def unless_handled(stage: Stage) -> Stage:
+    """A stage that does nothing once an earlier one finished the message (a correction)."""
+    def run(work: Work, env: Services) -> None:
+        if work.handled is None:
+            stage(work, env)
+    return run
+
+
 READ_STAGES: tuple[tuple[str, Stage], ...] = (("parse", stage_parse), ("guard", stage_guard))
 BATCH_STAGES: tuple[tuple[str, BatchStage], ...] = (("classify", stage_classify),)
 WRITE_STAGES: tuple[tuple[str, Stage], ...] = (
-    ("guard", stage_history), ("thread", stage_thread), ("register", stage_register),
-    ("outbound", stage_outbound))
+    ("guard", stage_history), ("correction", corrections.stage_correction),
+    ("thread", unless_handled(stage_thread)), ("register", unless_handled(stage_register)),
+    ("audit", audit.stage_audit), ("outbound", unless_handled(stage_outbound)))

@@ -1,0 +1,128 @@
+"""`triaje retrain`: a candidate trained on garbage is refused; a sound one is promoted, and
+`model list / rollback / promote` move between the versions. Small data keeps it quick."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from helpers import build_env
+from sqlalchemy import select
+from test_labels import write_config
+
+from classifier import artefact, dataset, training
+from pipeline import labels, retrain
+from pipeline.cli import main
+from pipeline.schema import inbound, model_events
+
+pytestmark = pytest.mark.slow
+HEADS = ("type", "priority", "queue")
+TRACKING = {"min_holdout": 10, "holdout_fraction": 0.5, "promote_margin": 0.15}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """Seed rows split three ways: 240 to train on (and a label-shuffled copy of them), 40
+    for the desk's labelled history; a model trained on the 240 is in service."""
+    tmp = tmp_path_factory.mktemp("retrain")
+    seed = dataset.load(retrain.seed_paths()).frame.sample(frac=1.0, random_state=4)
+    good, history = seed.iloc[:240], seed.iloc[240:280]
+    good.to_csv(tmp / "good.csv", index=False)
+    bad = good.copy()
+    for n, head in enumerate(HEADS):
+        bad[head] = bad[head].sample(frac=1.0, random_state=n).to_numpy()
+    bad.to_csv(tmp / "bad.csv", index=False)
+    training.train_from_paths([str(tmp / "good.csv")], tmp / "trained")
+    version = artefact.install(tmp / "trained", tmp / "models")
+    return tmp, history, version
+
+
+def desk(world, tmp_path):
+    tmp, history, version = world
+    shutil.copytree(tmp / "models", tmp_path / "models")
+    cfg = {"database": {"url": f"sqlite:///{tmp_path / 'triaje.db'}"},
+           "classifier": {"models_dir": str(tmp_path / "models")}, "tracking": TRACKING}
+    env = build_env({**cfg, "mailboxes": []})
+    start = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    with env.engine.begin() as conn:
+        for n, row in enumerate(history.itertuples(), 1):
+            when = start + timedelta(hours=n)
+            mid = conn.execute(inbound.insert().values(
+                mailbox="desk", folder="INBOX", dedupe_key=f"h{n}", raw=b"x", size=1,
+                state="processed", attempts=1, received_at=when, server_done=True,
+                is_followup=False, subject=row.subject, body_text=row.body,
+                language=row.language)).inserted_primary_key[0]
+            for head in HEADS:
+                labels.record(conn, mid, head, getattr(row, head), "import", "tester")
+    return env, write_config(tmp_path / "triaje.toml", cfg), version
+
+
+def cli(config, *args):
+    done = CliRunner().invoke(main, ["--config", str(config), *args], catch_exceptions=False)
+    assert done.exit_code == 0, done.output
+    return done
+
+
+def test_a_worse_candidate_is_refused(world, tmp_path):
+    env, config, version = desk(world, tmp_path)
+    result = json.loads(cli(config, "retrain", "--data", str(world[0] / "bad.csv"), "--json").stdout)
+    assert result["promoted"] is False and result["in_service"] == version
+    assert result["holdout"] == {"source": "labels", "rows": 20}
+    assert result["current"]["version"] == version
+    new, old = result["candidate"]["macro_f1"], result["current"]["macro_f1"]
+    assert set(new) == set(old) == set(HEADS)
+    assert any(new[h] < old[h] - TRACKING["promote_margin"] for h in HEADS)
+    assert "worse on" in result["reason"]
+    assert artefact.current_version(tmp_path / "models") == version
+    assert artefact.versions(tmp_path / "models") == [version]
+    with env.engine.connect() as conn:
+        event = conn.execute(select(model_events)).one()
+    assert event.action == "retrain" and json.loads(event.details)["promoted"] is False
+
+
+def test_a_sound_candidate_is_promoted_then_rolled_back(world, tmp_path):
+    env, config, first = desk(world, tmp_path)
+    printed = cli(config, "retrain", "--data", str(world[0] / "good.csv")).output
+    assert "candidate promoted" in printed
+    for head in HEADS:
+        assert head in printed
+    second = artefact.current_version(tmp_path / "models")
+    assert second != first
+    listed = json.loads(cli(config, "model", "list", "--json").stdout)
+    names = listed["versions"] if isinstance(listed, dict) else [m["version"] for m in listed]
+    assert sorted(names) == sorted([first, second])
+    assert "was " + second in cli(config, "model", "rollback", "--who", "ana").output
+    assert artefact.current_version(tmp_path / "models") == first
+    cli(config, "model", "promote", second)
+    assert artefact.current_version(tmp_path / "models") == second
+    with env.engine.connect() as conn:
+        actions = [(r.action, r.version, r.previous) for r in conn.execute(
+            select(model_events).order_by(model_events.c.id))]
+    assert actions == [("retrain", second, first), ("rollback", first, second),
+                       ("promote", second, first)]
+
+
+def test_promote_refuses_an_unknown_or_tampered_version(world, tmp_path):
+    _, config, version = desk(world, tmp_path)
+    done = CliRunner().invoke(main, ["--config", str(config), "model", "promote", "nope"])
+    assert done.exit_code == 2 and "no model version 'nope'" in done.output
+    model_file = Path(tmp_path / "models" / version / artefact.MODEL_FILE)
+    model_file.write_bytes(model_file.read_bytes() + b"x")
+    done = CliRunner().invoke(main, ["--config", str(config), "model", "promote", version])
+    assert done.exit_code == 2 and "sha256" in done.output
+
+
+@pytest.mark.parametrize(("candidate", "current", "margin", "rule", "promoted"), [
+    ({"type": 0.70, "queue": 0.60}, {"type": 0.70, "queue": 0.61}, 0.0, "each_head", False),
+    ({"type": 0.70, "queue": 0.60}, {"type": 0.70, "queue": 0.61}, 0.02, "each_head", True),
+    ({"type": 0.80, "queue": 0.55}, {"type": 0.70, "queue": 0.60}, 0.0, "mean", True),
+    ({"type": 0.80, "queue": 0.55}, {"type": 0.70, "queue": 0.60}, 0.0, "each_head", False),
+    ({"type": 0.80}, {"type": 0.70, "queue": 0.60}, 0.5, "mean", False),
+    ({"type": 0.10}, None, 0.0, "each_head", True),
+])
+def test_promotion_rule(candidate, current, margin, rule, promoted):
+    assert retrain.decide(candidate, current, margin, rule)[0] is promoted
