@@ -1,0 +1,89 @@
+"""The commands a desk manager runs: `poll --once` and `run`, as real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+
+import pytest
+from conftest import make_mail
+
+pytestmark = pytest.mark.dovecot
+
+
+def write_config(tmp_path, cfg: dict) -> str:
+    lines = []
+    for key in ("database", "desk", "classifier"):
+        lines.append(f"[{key}]")
+        lines += [f"{k} = {json.dumps(v)}" for k, v in cfg[key].items()]
+    for box in cfg["mailboxes"]:
+        lines.append("[[mailboxes]]")
+        lines += [f"{k} = {json.dumps(v)}" for k, v in box.items()]
+    path = tmp_path / "triaje.toml"
+    path.write_text("\n".join(lines) + "\n")
+    tomllib.loads(path.read_text())  # the test's own TOML must be valid
+    return str(path)
+
+
+def triaje(*args: str, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, check=False, **kwargs)
+
+
+def test_poll_once_json_summary_and_exit_status(deskbox, tmp_path, monkeypatch):
+    deskbox.append(make_mail(subject="La VPN no conecta"))
+    deskbox.append(make_mail(subject="Gracias por todo", sender="otro@example.com"))
+    path = write_config(tmp_path, deskbox.config(tmp_path, monkeypatch))
+    env = {"TRIAJE_TEST_PW": deskbox.password}
+    done = triaje("--config", path, "poll", "--once", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["fetched"] == 2 and summary["new_tickets"] == 2
+    assert summary["unreachable"] == []
+    assert deskbox.password not in done.stdout + done.stderr
+    again = json.loads(triaje("--config", path, "poll", "--once", "--json", env=env).stdout)
+    assert again["fetched"] == 0
+    bad = triaje("--config", path, "poll", "--once", "--json", env={"TRIAJE_TEST_PW": "nope"})
+    assert bad.returncode == 1 and json.loads(bad.stdout)["unreachable"] == ["desk"]
+
+
+def test_run_stops_cleanly_on_sigterm(deskbox, tmp_path, monkeypatch):
+    for i in range(3):
+        deskbox.append(make_mail(subject=f"mensaje {i}"))
+    path = write_config(tmp_path, deskbox.config(tmp_path, monkeypatch, idle=True))
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "--config", path, "run"],
+                            env={**os.environ, "TRIAJE_TEST_PW": deskbox.password},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        done = tmp_path / "triaje.db"
+        while time.monotonic() < deadline and not _tickets(done):
+            time.sleep(0.1)
+        assert _tickets(done) == 3
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        code = proc.wait(timeout=15)
+        stopped_in = time.monotonic() - started
+    finally:
+        proc.kill()
+    _out, err = proc.communicate()
+    assert code == 0, err
+    assert stopped_in < 10
+    assert "mailbox=desk" in err and deskbox.password not in err
+
+
+def _tickets(db) -> int:
+    import sqlite3
+
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db) as conn:
+            return conn.execute("select count(*) from tickets").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
