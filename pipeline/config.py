@@ -150,23 +150,11 @@ def _desk(t: Table) -> DeskConfig:
         ticket_prefix=t.str("ticket_prefix", d.ticket_prefix),
         addresses=tuple(a.lower() for a in t.strings("addresses", d.addresses)),
         default_language=t.str("default_language", d.default_language),
-        timezone=_timezone(t, d.timezone),
+        timezone=t.timezone("timezone", d.timezone),
         max_message_bytes=t.int("max_message_bytes", d.max_message_bytes, minimum=1024),
         sender_limit=t.int("sender_limit", d.sender_limit, minimum=1),
         sender_window=t.int("sender_window", d.sender_window, minimum=1),
     )
-
-
-def _timezone(t: Table, default: str) -> str:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    name = t.str("timezone", default)
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise t.error("timezone", f"is not a known time zone: {name!r}",
-                      'use an IANA name such as "Europe/Madrid" or "America/Bogota"') from exc
-    return name
 
 
 def _classifier(t: Table) -> ClassifierConfig:

@@ -77,6 +77,17 @@ class Table:
                              f"set {key} to one of {', '.join(choices)}")
         return value
 
+    def timezone(self, key: str, default: Any = _MISSING) -> Any:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        name = self.str(key, default)
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise self.error(key, f"is not a known time zone: {name!r}",
+                             'use an IANA name such as "Europe/Madrid" or "America/Bogota"') from exc
+        return name
+
     def table(self, key: str) -> Table:
         self._used.add(key)
         return Table(self.data.get(key, {}), self._name(key), self.path)
