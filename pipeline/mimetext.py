@@ -44,7 +44,7 @@ def decode_bytes(payload: bytes, charset: str | None) -> str:
             continue
         try:
             return payload.decode(candidate)
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, ValueError):  # unknown codec, bad bytes, a NUL in the name
             continue
     damaged = payload.decode("utf-8", errors="replace")
     if _mostly_utf8(damaged):  # UTF-8 with a character cut off or a stray byte
