@@ -37,7 +37,8 @@ MODEL_FILE = "model.joblib"
 MANIFEST_FILE = "manifest.json"
 CURRENT_FILE = "CURRENT"
 ESTIMATOR = ("ColumnTransformer(subject, body: word 1-2 + char_wb 3-5 TF-IDF) -> "
-             "LinearSVC(class_weight=balanced) + sigmoid calibration (cv=3)")
+             "LinearSVC(class_weight=balanced) -> multinomial logistic calibration on "
+             "out-of-fold decision values (cv=3)")
 _VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 

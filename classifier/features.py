@@ -14,7 +14,11 @@ import re
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.feature_extraction.text import TfidfVectorizer, strip_accents_unicode
+from sklearn.feature_extraction.text import (
+    CountVectorizer,
+    TfidfVectorizer,
+    strip_accents_unicode,
+)
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 _URL = re.compile(r"(?:https?://|www\.)\S+")
@@ -40,6 +44,20 @@ def _cell_text(value: object) -> str:
 def row_documents(X: np.ndarray) -> list[str]:
     """Each row's cells joined into one normalized document."""
     return [normalize_text(" ".join(_cell_text(v) for v in row)) for row in X]
+
+
+def _tfidf(vectorizer: TfidfVectorizer, docs: list[str]) -> sp.csr_matrix:
+    """What `vectorizer.transform` returns (sublinear tf, idf, l2 norm), minus validation."""
+    X = CountVectorizer.transform(vectorizer, docs).astype(np.float64)
+    if vectorizer.sublinear_tf:
+        np.log(X.data, out=X.data)
+        X.data += 1.0
+    X.data *= vectorizer.idf_[X.indices]
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    norms = np.sqrt(np.bincount(rows, weights=X.data ** 2, minlength=X.shape[0]))
+    norms[norms == 0.0] = 1.0
+    X.data /= norms[rows]
+    return X
 
 
 class TextFieldVectorizer(TransformerMixin, BaseEstimator):
@@ -77,6 +95,13 @@ class TextFieldVectorizer(TransformerMixin, BaseEstimator):
         docs = row_documents(X)
         words = self.word_.transform(docs) if self.word_ is not None else None
         chars = self.char_.transform(docs) if self.char_ is not None else None
+        return self._stack(words, chars, docs)
+
+    def transform_texts(self, texts: list[str]):
+        """`transform` of one text per row, without input validation: the prediction hot path."""
+        docs = [normalize_text(t) for t in texts]
+        words = _tfidf(self.word_, docs) if self.word_ is not None else None
+        chars = _tfidf(self.char_, docs) if self.char_ is not None else None
         return self._stack(words, chars, docs)
 
     def get_feature_names_out(self, input_features=None):

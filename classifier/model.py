@@ -2,14 +2,18 @@
 
 Choices measured on real ticket data (bench/classify/quality.py): word 1-2 grams plus
 char_wb 3-5 grams per field, a linear SVM with balanced class weights (minority classes
-such as "critical" keep their recall), and sigmoid calibration with 3 folds so the
-confidence is a probability a threshold can be set on.
+such as "critical" keep their recall), and a multinomial logistic regression fitted on
+the SVM's out-of-fold decision values (3 folds) as the calibrator: Platt scaling for
+many classes at once, so the confidence is a probability a threshold can be set on.
+It kept the macro-F1 of per-class sigmoid calibration (CalibratedClassifierCV) and
+covered more mail at the same precision, because it sees all class scores together.
 """
 
 from __future__ import annotations
 
-from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import StackingClassifier
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
@@ -34,9 +38,10 @@ def build_features() -> ColumnTransformer:
     )
 
 
-def build_classifier() -> CalibratedClassifierCV:
+def build_classifier() -> StackingClassifier:
     svm = LinearSVC(C=0.1, class_weight="balanced")
-    return CalibratedClassifierCV(svm, method="sigmoid", cv=folds(), ensemble=False)
+    return StackingClassifier([("svm", svm)], final_estimator=LogisticRegression(C=1.0),
+                              cv=folds(), stack_method="decision_function")
 
 
 def build_pipeline(features: ColumnTransformer, classifier) -> Pipeline:

@@ -49,3 +49,14 @@ def test_missing_cells_are_empty_text():
     flags = out[:, 0].toarray().ravel().tolist()
     assert flags == [0.0, 1.0, 1.0]
     assert out[1].nnz == 1 and out[2].nnz == 1 and out[0].nnz > 1
+
+
+def test_fast_transform_equals_transform():
+    corpus = np.array([["la contraseña ha caducado"], ["no puedo imprimir"], [""],
+                       ["la impresora no funciona"], ["necesito un portátil"]], dtype=object)
+    vectorizer = TextFieldVectorizer(min_df=1).fit(corpus)
+    texts = ["", "contraseña caducada", "zzz qqq", "la impresora no imprime", ""]
+    fast = vectorizer.transform_texts(texts)
+    slow = vectorizer.transform(np.array([[t] for t in texts], dtype=object))
+    assert fast.shape == slow.shape
+    assert abs(fast - slow).max() < 1e-12

@@ -12,7 +12,7 @@ import pytest
 import sklearn
 
 from classifier import artefact, training
-from classifier.predictor import Prediction
+from classifier.predictor import Prediction, predict_proba, transform_fields
 from pipeline.errors import DataError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "classifier" / "tickets.csv"
@@ -91,7 +91,23 @@ def test_batch_and_single_predictions_agree(trained):
     frame = pd.read_csv(FIXTURE).head(12)
     batch = model.predict(list(frame.subject), list(frame.body))
     singles = [model.predict([s], [b])[0] for s, b in zip(frame.subject, frame.body, strict=True)]
-    assert batch == singles
+    for one, other in zip(batch, singles, strict=True):
+        for head, p in one.items():
+            assert (p.label, p.needs_review) == (other[head].label, other[head].needs_review)
+            assert p.confidence == pytest.approx(other[head].confidence, abs=1e-9)
+
+
+def test_fast_prediction_path_equals_the_pipeline(trained):
+    model = artefact.load_model(trained[0])
+    frame = pd.read_csv(FIXTURE).sample(20, random_state=1)
+    frame.iloc[0, 0] = ""  # a message without subject
+    fields = {"subject": list(frame.subject), "body": list(frame.body)}
+    for pipeline in model._pipelines.values():
+        X = transform_fields(pipeline[0], fields)
+        expected = pipeline[0].transform(frame[["subject", "body"]])
+        assert abs(X - expected).max() < 1e-12
+        fast = predict_proba(pipeline[-1], X)
+        assert fast == pytest.approx(pipeline.predict_proba(frame[["subject", "body"]]), abs=1e-9)
 
 
 def test_rare_labels_are_left_out_and_single_label_heads_skipped(tmp_path):
