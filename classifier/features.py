@@ -70,7 +70,7 @@ class TextFieldVectorizer(TransformerMixin, BaseEstimator):
     failing, so one model shape fits every data source.
     """
 
-    def __init__(self, word_ngrams=(1, 2), char_ngrams=(3, 5), min_df=2, max_df=0.9,
+    def __init__(self, word_ngrams=(1, 2), char_ngrams=(3, 4), min_df=2, max_df=0.9,
                  char_weight=1.0):
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams

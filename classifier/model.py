@@ -1,7 +1,7 @@
 """The estimators: one text-feature step shared by every head, one linear model per head.
 
 Choices measured on real ticket data (bench/classify/quality.py): word 1-2 grams plus
-char_wb 3-5 grams per field, a linear SVM with balanced class weights (minority classes
+char_wb 3-4 grams per field, a linear SVM with balanced class weights (minority classes
 such as "critical" keep their recall), and a multinomial logistic regression fitted on
 the SVM's out-of-fold decision values (3 folds) as the calibrator: Platt scaling for
 many classes at once, so the confidence is a probability a threshold can be set on.
