@@ -10,6 +10,8 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
+from pipeline.resources import bundled_path
+
 CONFIG_TEMPLATE = """\
 # Written by `triaje demo`: the offline demo, processing the bundled sample Maildir.
 [database]
@@ -58,7 +60,7 @@ def sample_mailbox() -> Path:
 
 
 def seed_data() -> Path:
-    return Path(str(files("pipeline.training_data")))
+    return bundled_path("pipeline.training_data")
 
 
 def write_config(workdir: Path) -> Path:

@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib.resources import files
 from typing import Any
 
 import jinja2
 
 from pipeline.config_outbound import TemplatesConfig
 from pipeline.errors import StageError
+from pipeline.resources import bundled
 
 BUNDLED_PACKAGE = "pipeline.templates"
 FALLBACK_LANGUAGE = "es"
@@ -35,7 +35,7 @@ class BundledLoader(jinja2.BaseLoader):
 
     def get_source(self, environment: jinja2.Environment,
                    template: str) -> tuple[str, str | None, Callable[[], bool]]:
-        resource = files(BUNDLED_PACKAGE).joinpath(*template.split("/"))
+        resource = bundled(BUNDLED_PACKAGE).joinpath(*template.split("/"))
         if not resource.is_file():
             raise jinja2.TemplateNotFound(template)
         return resource.read_text(encoding="utf-8"), None, lambda: True

@@ -16,7 +16,6 @@ import logging
 import math
 import tempfile
 from collections.abc import Callable
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from sklearn.metrics import f1_score
 from pipeline import labelcsv, modelstore
 from pipeline.config import Config
 from pipeline.errors import DataError
+from pipeline.resources import bundled_path
 from pipeline.services import Services
 
 log = logging.getLogger("triaje.retrain")
@@ -35,7 +35,7 @@ Say = Callable[[str], None]
 
 
 def seed_paths() -> list[str]:
-    return [str(files("pipeline.training_data"))]
+    return [str(bundled_path("pipeline.training_data"))]
 
 
 def split(config: Config, engine, data_paths: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, str]:
