@@ -8,6 +8,7 @@ our own address, too many mails to that address lately) and returned, never sile
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import dataclass
@@ -57,10 +58,24 @@ class OutgoingMail:
     kind: str  # ack, route, triage, forward, followup
     recipients: tuple[str, ...]
     message_id: str
-    raw: bytes
+    raw: bytes | None  # None: rendered when the sender first takes it, from `plan`
     ticket_id: int | None
     inbound_id: int | None
     recipient_limit: tuple[int, int] | None = None  # (mails, seconds) per recipient, user mails
+    plan: str | None = None  # JSON: what `deferred.render_queued` needs besides stored rows
+
+
+@dataclass(frozen=True)
+class Draft:
+    """Everything decided about one mail at queue time; rendering it needs only the context."""
+
+    kind: str
+    recipients: tuple[str, ...]
+    subject: str
+    language: str
+    decision: route.RouteDecision
+    message_id: str
+    date: datetime  # aware
 
 
 @dataclass(frozen=True)
@@ -71,16 +86,31 @@ class Composed:
 
 def build_mails(outbound_cfg: OutboundConfig, ctx: MailContext,
                 conn: Connection | None = None) -> list[OutgoingMail]:
-    """The mails for one message; reasons for any mail not composed are logged."""
+    """The mails for one message, rendered; reasons for any mail not composed are logged."""
     result = compose(outbound_cfg, ctx, conn)
-    for reason in result.skipped:
-        log.info("%s message-id %s: %s", ctx.ticket_ref, ctx.parsed.message_id, reason)
+    _log_skipped(ctx, result.skipped)
     return result.mails
+
+
+def plan_mails(outbound_cfg: OutboundConfig, ctx: MailContext,
+               conn: Connection | None = None) -> list[OutgoingMail]:
+    """The mails for one message, decided but not rendered: the ingest path queues these and
+    the sender renders them (rendering is most of the cost of processing a message, and
+    nothing about a mail changes between deciding and sending it)."""
+    drafts, skipped = draft_mails(outbound_cfg, ctx, conn)
+    _log_skipped(ctx, skipped)
+    return [_outgoing(outbound_cfg, ctx, d, None, plan_json(ctx, d)) for d in drafts]
 
 
 def compose(cfg: OutboundConfig, ctx: MailContext, conn: Connection | None = None,
             now: datetime | None = None) -> Composed:
     """Like `build_mails`, also returning why each mail not composed was left out."""
+    drafts, skipped = draft_mails(cfg, ctx, conn, now)
+    return Composed([_outgoing(cfg, ctx, d, render_draft(cfg, ctx, d)) for d in drafts], skipped)
+
+
+def draft_mails(cfg: OutboundConfig, ctx: MailContext, conn: Connection | None = None,
+                now: datetime | None = None) -> tuple[list[Draft], list[str]]:
     now = now or utcnow()
     if ctx.is_followup:
         results = [_forward(cfg, ctx, now, conn)]
@@ -88,8 +118,23 @@ def compose(cfg: OutboundConfig, ctx: MailContext, conn: Connection | None = Non
             results.append(_user_mail(cfg, ctx, "followup", conn, now))
     else:
         results = [_user_mail(cfg, ctx, "ack", conn, now), _team_mail(cfg, ctx, now, conn)]
-    return Composed([r for r in results if isinstance(r, OutgoingMail)],
-                    [r for r in results if isinstance(r, str)])
+    return ([r for r in results if isinstance(r, Draft)],
+            [r for r in results if isinstance(r, str)])
+
+
+def _log_skipped(ctx: MailContext, skipped: list[str]) -> None:
+    for reason in skipped:
+        log.info("%s message-id %s: %s", ctx.ticket_ref, ctx.parsed.message_id, reason)
+
+
+def plan_json(ctx: MailContext, draft: Draft) -> str:
+    return json.dumps({
+        "subject": draft.subject, "language": draft.language, "date": draft.date.isoformat(),
+        "rule": draft.decision.rule, "triage": draft.decision.triage,
+        "team": list(draft.decision.recipients), "ticket_ref": ctx.ticket_ref,
+        "is_followup": ctx.is_followup, "automatic": ctx.automatic, "mailbox": ctx.mailbox,
+        "received_at": ctx.received_at.isoformat(), "owner_team": list(ctx.owner_team),
+    }, ensure_ascii=False)
 
 
 def user_mail_refusal(cfg: OutboundConfig, ctx: MailContext, conn: Connection | None,
@@ -112,17 +157,17 @@ def _limit(cfg: OutboundConfig) -> tuple[int, int]:
 
 
 def _user_mail(cfg: OutboundConfig, ctx: MailContext, kind: str, conn: Connection | None,
-               now: datetime) -> OutgoingMail | str:
+               now: datetime) -> Draft | str:
     refusal = user_mail_refusal(cfg, ctx, conn, now)
     if refusal:
         return f"no {kind}: {refusal}"
     language = render.pick_language(cfg.templates, kind, ctx.parsed.language)
     subject = _reply_subject(ctx, language)
-    return _mail(cfg, ctx, kind, (normalise(ctx.parsed.from_addr),), subject, language, now)
+    return _draft(cfg, ctx, kind, (normalise(ctx.parsed.from_addr),), subject, language, now)
 
 
 def _team_mail(cfg: OutboundConfig, ctx: MailContext, now: datetime,
-               conn: Connection | None = None) -> OutgoingMail | str:
+               conn: Connection | None = None) -> Draft | str:
     flood = _automatic_flood(cfg, ctx, conn, now)
     if flood:
         return f"no routing mail: {flood}"
@@ -133,11 +178,11 @@ def _team_mail(cfg: OutboundConfig, ctx: MailContext, now: datetime,
     kind = "triage" if decision.triage else "route"
     language = render.pick_language(cfg.templates, kind, cfg.templates.default_language)
     subject = _team_subject(ctx, kind, language)
-    return _mail(cfg, ctx, kind, recipients, subject, language, now, decision)
+    return _draft(cfg, ctx, kind, recipients, subject, language, now, decision)
 
 
 def _forward(cfg: OutboundConfig, ctx: MailContext, now: datetime,
-             conn: Connection | None = None) -> OutgoingMail | str:
+             conn: Connection | None = None) -> Draft | str:
     if ctx.automatic and not cfg.outbox.forward_automatic:
         return "no forward: the follow-up is automatic ([outbox] forward_automatic is off)"
     flood = _automatic_flood(cfg, ctx, conn, now)
@@ -151,7 +196,7 @@ def _forward(cfg: OutboundConfig, ctx: MailContext, now: datetime,
         decision = route.RouteDecision(recipients, False, "owner team")
     language = render.pick_language(cfg.templates, "forward", cfg.templates.default_language)
     subject = _team_subject(ctx, "forward", language)
-    return _mail(cfg, ctx, "forward", recipients, subject, language, now, decision)
+    return _draft(cfg, ctx, "forward", recipients, subject, language, now, decision)
 
 
 def _automatic_flood(cfg: OutboundConfig, ctx: MailContext, conn: Connection | None,
@@ -170,30 +215,38 @@ def _team_recipients(cfg: OutboundConfig, addresses: tuple[str, ...]) -> tuple[s
     return tuple(a for a in (normalise(x) for x in addresses) if is_address(a) and a not in own)
 
 
-def _mail(cfg: OutboundConfig, ctx: MailContext, kind: str, recipients: tuple[str, ...],
-          subject: str, language: str, now: datetime,
-          decision: route.RouteDecision | None = None) -> OutgoingMail:
-    decision = decision or route.decide(cfg.routing, ctx)
-    body = render.render(cfg.templates, kind, language, variables(cfg, ctx, language, decision))
-    head = _head(cfg, ctx, kind, recipients, subject, now)
-    user_facing = kind in USER_KINDS
-    original = None if user_facing else ctx.raw
-    return OutgoingMail(kind, recipients, head.message_id,
-                        assemble(head, body.text, body.html, original), ctx.ticket_id,
-                        ctx.inbound_id, _limit(cfg) if user_facing else None)
+def _draft(cfg: OutboundConfig, ctx: MailContext, kind: str, recipients: tuple[str, ...],
+           subject: str, language: str, now: datetime,
+           decision: route.RouteDecision | None = None) -> Draft:
+    return Draft(kind, recipients, subject, language, decision or route.decide(cfg.routing, ctx),
+                 make_msgid(domain=domain_of(cfg.from_address)), now)
 
 
-def _head(cfg: OutboundConfig, ctx: MailContext, kind: str, recipients: tuple[str, ...],
-          subject: str, now: datetime) -> Head:
+def _outgoing(cfg: OutboundConfig, ctx: MailContext, draft: Draft, raw: bytes | None,
+              plan: str | None = None) -> OutgoingMail:
+    limit = _limit(cfg) if draft.kind in USER_KINDS else None
+    return OutgoingMail(draft.kind, draft.recipients, draft.message_id, raw, ctx.ticket_id,
+                        ctx.inbound_id, limit, plan)
+
+
+def render_draft(cfg: OutboundConfig, ctx: MailContext, draft: Draft) -> bytes:
+    """The final bytes: templates, headers and, for team mails, the original attached."""
+    values = variables(cfg, ctx, draft.language, draft.decision)
+    body = render.render(cfg.templates, draft.kind, draft.language, values)
+    original = None if draft.kind in USER_KINDS else ctx.raw
+    return assemble(_head(cfg, ctx, draft), body.text, body.html, original)
+
+
+def _head(cfg: OutboundConfig, ctx: MailContext, draft: Draft) -> Head:
     parsed = ctx.parsed
     references = list(parsed.references[-MAX_REFERENCES:])
     if parsed.message_id and parsed.message_id not in references:
         references.append(parsed.message_id)
     return Head(
         from_name=cfg.from_name, from_address=cfg.from_address, reply_to=cfg.reply_to,
-        to=recipients, subject=subject, message_id=make_msgid(domain=domain_of(cfg.from_address)),
-        date=now.astimezone(ZoneInfo(cfg.service_levels.timezone)),
-        auto_submitted="auto-replied" if kind in USER_KINDS else "auto-generated",
+        to=draft.recipients, subject=draft.subject, message_id=draft.message_id,
+        date=draft.date.astimezone(ZoneInfo(cfg.service_levels.timezone)),
+        auto_submitted="auto-replied" if draft.kind in USER_KINDS else "auto-generated",
         ticket_ref=ctx.ticket_ref, in_reply_to=parsed.message_id, references=tuple(references),
     )
 

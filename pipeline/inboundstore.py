@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pipeline.db import utcnow
@@ -27,6 +27,9 @@ class Origin:
     source_key: str | None = None
 
 
+_BY_KEY = select(inbound.c.id).where(inbound.c.dedupe_key == bindparam("key"))
+
+
 def store_raw(conn: Connection, origin: Origin, raw: bytes) -> int | None:
     """Insert the message unless it is already registered; returns the new id or None."""
     try:
@@ -34,7 +37,7 @@ def store_raw(conn: Connection, origin: Origin, raw: bytes) -> int | None:
     except Exception:  # a header block even compat32 cannot read: hash the bytes instead
         message_id = None
     key = dedupe_key(raw, message_id)
-    if conn.execute(select(inbound.c.id).where(inbound.c.dedupe_key == key)).first():
+    if conn.execute(_BY_KEY, {"key": key}).first():
         return None
     values = dict(mailbox=origin.mailbox, folder=origin.folder, uidvalidity=origin.uidvalidity,
                   uid=origin.uid, source_key=origin.source_key, dedupe_key=key,
@@ -42,7 +45,7 @@ def store_raw(conn: Connection, origin: Origin, raw: bytes) -> int | None:
                   received_at=utcnow(), server_done=False)
     try:
         with conn.begin_nested():
-            return conn.execute(inbound.insert().values(**values)).inserted_primary_key[0]
+            return conn.execute(inbound.insert(), values).inserted_primary_key[0]
     except IntegrityError:  # another daemon registered it a moment ago
         return None
 

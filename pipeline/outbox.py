@@ -134,10 +134,10 @@ def _insert(conn: Connection, mail: OutgoingMail, now: datetime) -> int:
     values = {
         "ticket_id": mail.ticket_id, "inbound_id": mail.inbound_id, "kind": mail.kind,
         "recipients": ",".join(mail.recipients), "message_id": mail.message_id,
-        "raw": mail.raw, "state": "queued", "attempts": 0, "next_attempt_at": now,
+        "raw": mail.raw, "plan": mail.plan, "state": "queued", "attempts": 0, "next_attempt_at": now,
         "created_at": now,
     }
-    return conn.execute(outbox.insert().values(**values)).inserted_primary_key[0]
+    return conn.execute(outbox.insert(), values).inserted_primary_key[0]
 
 
 class _FaultLog:
@@ -180,6 +180,11 @@ def drain(engine: Engine, outbound_cfg: OutboundConfig, now: datetime | None = N
             row = _claim(engine, row_id, now, timedelta(seconds=outbound_cfg.outbox.lease))
             if row is None:
                 continue
+            if row.raw is None:
+                row = _materialise(engine, outbound_cfg, row)
+                if row is None:
+                    counts["failed"] += 1
+                    continue
             outcome, stop = _deliver(engine, outbound_cfg, transport, row, now)
             counts[outcome] += 1
             if stop:
@@ -208,6 +213,25 @@ def _claim(engine: Engine, row_id: int, now: datetime, lease: timedelta = LEASE)
         if claimed.rowcount != 1:
             return None
         return conn.execute(select(outbox).where(outbox.c.id == row_id)).one()
+
+
+def _materialise(engine: Engine, cfg: OutboundConfig, row: Any) -> Any:
+    """Render a planned row and store its bytes before the first attempt, so a retry or a
+    resend after a crash repeats exactly these bytes. A mail that cannot be rendered (a
+    broken site template) fails visibly; `triaje outbox retry` renders it again."""
+    from pipeline.deferred import render_queued  # deferred -> compose -> outbox
+
+    try:
+        with engine.begin() as conn:
+            raw = render_queued(conn, cfg, row)
+            conn.execute(update(outbox).where(outbox.c.id == row.id).values(raw=raw))
+            return conn.execute(select(outbox).where(outbox.c.id == row.id)).one()
+    except Exception as exc:
+        log.exception("outbox %s %s: cannot render the mail", row.id, row.message_id)
+        with engine.begin() as conn:
+            conn.execute(update(outbox).where(outbox.c.id == row.id).values(
+                state="failed", last_error=f"cannot render: {describe(exc)}"))
+        return None
 
 
 def _deliver(engine: Engine, cfg: OutboundConfig, transport: Transport, row: Any,

@@ -8,6 +8,7 @@ serialised bytes are parsed again and must hold exactly the headers that were se
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from dataclasses import dataclass
@@ -91,12 +92,21 @@ def assemble(head: Head, text: str, html: str, original: bytes | None = None) ->
     _set_headers(msg, head)
     msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
-    if original is None:
-        return _serialise(msg, None)
-    msg.make_mixed()
-    part, verbatim = original_part(original)
-    msg.attach(part)
-    return _serialise(msg, verbatim)
+    if original is not None:
+        msg.make_mixed()
+        part, verbatim = original_part(original)
+        msg.attach(part)
+    _fixed_boundaries(msg, head.message_id)
+    return _serialise(msg, verbatim if original is not None else None)
+
+
+def _fixed_boundaries(msg: EmailMessage, message_id: str) -> None:
+    """Boundaries derived from the Message-ID: rendering the same mail twice (a resend
+    rendered again) gives the same bytes. The text parts are quoted-printable, where "=_"
+    cannot occur, so no body line can look like one of these boundaries."""
+    digest = hashlib.sha256(message_id.encode("utf-8", "replace")).hexdigest()[:32]
+    for depth, part in enumerate(p for p in msg.walk() if p.is_multipart()):
+        part.set_boundary(f"=_triaje_{depth}_{digest}")
 
 
 def _serialise(msg: EmailMessage, verbatim: bytes | None) -> bytes:

@@ -96,7 +96,9 @@ outbox = Table(
     Column("kind", String(20), nullable=False),  # ack | route | triage | forward | followup
     Column("recipients", Text, nullable=False),  # comma-separated envelope recipients
     Column("message_id", String(1000), nullable=False, unique=True),
-    Column("raw", LargeBinary, nullable=False),  # the exact bytes handed to SMTP
+    Column("raw", LargeBinary, nullable=True),  # the exact bytes handed to SMTP; NULL until
+    # the sender renders a planned mail (pipeline/deferred.py) before its first attempt
+    Column("plan", Text, nullable=True),  # JSON decision a planned mail is rendered from
     Column("state", String(20), nullable=False),  # queued | sent | failed
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, update
+from sqlalchemy import Connection, bindparam, update
 
 from pipeline import audit, compose, corrections, guard, outbox, ownmail, parse, thread
 from pipeline.db import utcnow
@@ -74,22 +74,28 @@ def stage_register(work: Work, env: Services) -> None:
     parsed, conn, ticket, now = _parsed(work), _conn(work), work.ticket, utcnow()
     if ticket is None:
         raise StageError("register", "no ticket was assigned")
-    conn.execute(update(inbound).where(inbound.c.id == work.inbound_id).values(
-        state="processed", stage=None, reason=None, processed_at=now, ticket_id=ticket.id,
-        is_followup=ticket.is_followup, automatic=work.verdict.automatic,
-        auto_reason=work.verdict.reason, sender=parsed.from_addr, subject=parsed.subject[:2000],
-        language=parsed.language, body_text=parsed.clean_text[:100_000],
-        notes="\n".join(parsed.notes) or None))
+    conn.execute(_REGISTER, {
+        "row_id": work.inbound_id, "state": "processed", "stage": None, "reason": None,
+        "processed_at": now, "ticket_id": ticket.id, "is_followup": ticket.is_followup,
+        "automatic": work.verdict.automatic, "auto_reason": work.verdict.reason,
+        "sender": parsed.from_addr, "subject": parsed.subject[:2000], "language": parsed.language,
+        "body_text": parsed.clean_text[:100_000], "notes": "\n".join(parsed.notes) or None})
     version = env.model.version if env.model is not None else ""
-    for head, pred in work.predictions.items():
-        conn.execute(predictions.insert().values(
-            inbound_id=work.inbound_id, head=head, label=pred.label,
-            confidence=float(pred.confidence), needs_review=bool(pred.needs_review),
-            model_version=version, created_at=now))
+    if work.predictions:
+        conn.execute(predictions.insert(), [
+            {"inbound_id": work.inbound_id, "head": head, "label": pred.label,
+             "confidence": float(pred.confidence), "needs_review": bool(pred.needs_review),
+             "model_version": version, "created_at": now}
+            for head, pred in work.predictions.items()])
+
+
+# Built once: composing a statement costs more than running it (measured with cProfile).
+_REGISTER = update(inbound).where(inbound.c.id == bindparam("row_id"))
 
 
 def stage_outbound(work: Work, env: Services) -> None:
-    """Queue the ack and the team mail in this transaction: sent only if it commits."""
+    """Queue the ack and the team mail in this transaction: sent only if it commits. They are
+    planned here and rendered by the sender (pipeline/deferred.py)."""
     ticket, conn = work.ticket, _conn(work)
     if ticket is None:
         raise StageError("outbound", "no ticket was assigned")
@@ -99,7 +105,7 @@ def stage_outbound(work: Work, env: Services) -> None:
         is_followup=ticket.is_followup, automatic=work.verdict.automatic, parsed=_parsed(work),
         raw=work.raw, predictions=work.predictions, mailbox=work.mailbox, received_at=utcnow(),
         owner_team=owner)
-    outbox.enqueue(conn, compose.build_mails(env.config.outbound, ctx, conn))
+    outbox.enqueue(conn, compose.plan_mails(env.config.outbound, ctx, conn))
 
 
 def _parsed(work: Work) -> parse.ParsedMessage:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from pipeline import ownmail
 from pipeline.db import utcnow
@@ -23,6 +23,9 @@ class TicketRef:
     id: int
     ref: str
     is_followup: bool
+
+
+_SET_TICKET = update(tickets).where(tickets.c.id == bindparam("row_id"))
 
 
 def format_ref(prefix: str, ticket_id: int) -> str:
@@ -59,12 +62,13 @@ def _by_subject_tag(conn: Connection, parsed: ParsedMessage, prefix: str) -> int
 
 def open_ticket(conn: Connection, parsed: ParsedMessage, mailbox: str, prefix: str) -> TicketRef:
     now = utcnow()
-    ticket_id = conn.execute(tickets.insert().values(
-        ref=f"pending-{now.timestamp()}-{id(parsed)}", mailbox=mailbox,
-        subject=parsed.subject[:1000], requester=parsed.from_addr, language=parsed.language,
-        status="open", created_at=now, updated_at=now)).inserted_primary_key[0]
+    ticket_id = conn.execute(tickets.insert(), {
+        "ref": f"pending-{now.timestamp()}-{id(parsed)}", "mailbox": mailbox,
+        "subject": parsed.subject[:1000], "requester": parsed.from_addr,
+        "language": parsed.language, "status": "open", "created_at": now,
+        "updated_at": now}).inserted_primary_key[0]
     ref = format_ref(prefix, ticket_id)
-    conn.execute(update(tickets).where(tickets.c.id == ticket_id).values(ref=ref))
+    conn.execute(_SET_TICKET, {"row_id": ticket_id, "ref": ref})
     return TicketRef(ticket_id, ref, False)
 
 
@@ -72,5 +76,5 @@ def attach(conn: Connection, parsed: ParsedMessage, mailbox: str, prefix: str) -
     found = find_followup(conn, parsed, prefix)
     if found is None:
         return open_ticket(conn, parsed, mailbox, prefix)
-    conn.execute(update(tickets).where(tickets.c.id == found.id).values(updated_at=utcnow()))
+    conn.execute(_SET_TICKET, {"row_id": found.id, "updated_at": utcnow()})
     return found
