@@ -11,8 +11,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from pipeline import labelcsv, modelstore, report, retrain
-from pipeline import review as reviewmod
+from pipeline import modelstore, retrain
 from pipeline.cli_ingest import build_services
 
 _who = click.option("--who", default=None, metavar="NAME",
@@ -53,6 +52,8 @@ def _echo_json(obj) -> None:
 def report_command(ctx: click.Context, out: str | None, as_json: bool, csv_dir: str | None,
                    language: str | None, since: datetime | None) -> None:
     """How often each kind of query is misclassified: HTML, JSON or CSV."""
+    from pipeline import report  # pandas and matplotlib: only for this command
+
     env = build_services(ctx, with_model=False)
     start = since.replace(tzinfo=ZoneInfo(env.config.desk.timezone)) if since else None
     data = report.build(env.engine, env.config, start)
@@ -80,6 +81,8 @@ def review_command(ctx: click.Context, who: str | None, limit: int | None,
     Keys: a accept, c correct (then type the label or its number), s skip, q quit.
     Decisions are saved at once; the next review starts where this one stopped.
     """
+    from pipeline import review as reviewmod
+
     env = build_services(ctx, with_model=False)
     console = reviewmod.Console(echo=click.echo, key=_read_key, ask=lambda p: click.prompt(
         p, default="", show_default=False, prompt_suffix=""))
@@ -113,6 +116,8 @@ def labels_group() -> None:
 @click.pass_context
 def labels_import(ctx: click.Context, file: str, who: str | None) -> None:
     """FILE.csv: a ref (SD-000123) or message_id column plus type/priority/queue columns."""
+    from pipeline import labelcsv
+
     env = build_services(ctx, with_model=False)
     count = labelcsv.import_file(env.engine, Path(file), _author(who), _model_if_any(env))
     click.echo(f"{count} labels imported from {file}")
@@ -124,6 +129,8 @@ def labels_import(ctx: click.Context, file: str, who: str | None) -> None:
 @click.pass_context
 def labels_export(ctx: click.Context, out: str | None) -> None:
     """Labelled messages in the training-data format (subject, body, type, ...)."""
+    from pipeline import labelcsv
+
     env = build_services(ctx, with_model=False)
     rows = labelcsv.labelled_rows(env.engine)
     if out:

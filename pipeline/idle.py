@@ -47,6 +47,7 @@ class IdleWatcher(threading.Thread):
                             self.poller.cfg.name, self.poller.cfg.poll_interval)
                 return False
             conn.select(self.poller.cfg.folder)
+            log.info("mailbox=%s IDLE watcher ready", self.poller.cfg.name)
             if self.failures:  # mail that came while we were away announces nothing now
                 log.info("mailbox=%s IDLE watcher connected again", self.poller.cfg.name)
                 self.failures = 0

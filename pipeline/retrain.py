@@ -17,16 +17,16 @@ import math
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-from sklearn.metrics import f1_score
-
-from pipeline import labelcsv, modelstore
+from pipeline import modelstore
 from pipeline.config import Config
 from pipeline.errors import DataError
 from pipeline.resources import bundled_path
 from pipeline.services import Services
+
+if TYPE_CHECKING:  # pandas and scikit-learn load with the work, not with the daemon
+    import pandas as pd
 
 log = logging.getLogger("triaje.retrain")
 HEADS = ("type", "priority", "queue")
@@ -40,7 +40,10 @@ def seed_paths() -> list[str]:
 
 def split(config: Config, engine, data_paths: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """(training rows, held-out rows, where the held-out rows come from)."""
+    import pandas as pd
+
     from classifier import dataset
+    from pipeline import labelcsv
 
     seed = dataset.load(data_paths).frame
     labelled = pd.DataFrame(labelcsv.labelled_rows(engine),
@@ -63,6 +66,8 @@ def _bucket(subject: str, body: str) -> float:
 
 def scores(model: Any, holdout: pd.DataFrame) -> dict[str, float]:
     """Macro-F1 per head over the held-out rows labelled for that head."""
+    from sklearn.metrics import f1_score
+
     predicted = model.predict(list(holdout["subject"]), list(holdout["body"]))
     result = {}
     for head in model.heads:

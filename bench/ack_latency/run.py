@@ -89,6 +89,8 @@ def run_mode(server: Dovecot, idle: bool, args, workdir: Path) -> list[float]:
     daemon = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "--config", str(path), "run"],
                               env=env, stdout=log, stderr=log)
     try:
+        ready = "IDLE watcher ready" if idle else "triaje daemon running"
+        wait_for_line(workdir / f"{user}.log", ready, daemon)
         appended = append_slowly(server, user, args.messages, args.seed)
         deadline = time.monotonic() + args.poll_interval + 30
         while len(clock.arrived) < len(appended) and time.monotonic() < deadline:
@@ -101,11 +103,24 @@ def run_mode(server: Dovecot, idle: bool, args, workdir: Path) -> list[float]:
     return [clock.arrived[mid] - sent for mid, sent in appended.items() if mid in clock.arrived]
 
 
+def wait_for_line(log: Path, line: str, daemon: subprocess.Popen, timeout: float = 120) -> None:
+    """Start the clock only once the daemon is up: its start-up (imports, model load) is
+    not the latency of a message, and counting it made the first seconds of mail look slow."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if line in log.read_text(errors="replace"):
+            return
+        if daemon.poll() is not None:
+            raise SystemExit(f"triaje run exited early:\n{log.read_text()[-3000:]}")
+        time.sleep(0.1)
+    raise SystemExit(f"triaje run did not log {line!r} within {timeout} s")
+
+
 def append_slowly(server: Dovecot, user: str, n: int, seed: int) -> dict[str, float]:
     rng, appended = random.Random(seed), {}
     with IMAPClient("127.0.0.1", port=server.imap_port, ssl=False) as c:
         c.login(user, server.add_user(user))
-        time.sleep(3)  # let the daemon start and enter IDLE
+        time.sleep(0.5)  # the watcher logs "ready" just before it issues IDLE
         for i in range(n):
             mid = f"<lat-{user}-{i}@example.com>"
             c.append("INBOX", make_mail(subject=f"La impresora no imprime {i}",
