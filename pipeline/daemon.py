@@ -25,31 +25,40 @@ MISFIRE_GRACE = 30
 DRAIN_INTERVAL = 15  # seconds; new mail is drained at once, this only paces retries
 
 
-class Sender:
-    """Drains the outbox; one drain at a time, and a request during a drain is not lost."""
+class Sender(threading.Thread):
+    """Drains the outbox in a thread of its own, woken after every committed batch and
+    every DRAIN_INTERVAL seconds (retries). Mail of a large backlog starts leaving while the
+    rest is still being processed, instead of after the whole poll cycle; a wake-up during
+    a drain is kept and causes one more drain."""
 
     def __init__(self, env: Services) -> None:
+        super().__init__(name="outbox", daemon=True)
         self.env = env
-        self.lock = threading.Lock()
-        self.again = threading.Event()
+        self.wakeup = threading.Event()
+        self.wakeup.set()  # rows queued before a restart go out at once
         self.failing = False  # log a failing drain once per episode, not every 15 s
 
     def __call__(self) -> None:
-        self.again.set()
-        while self.again.is_set() and self.lock.acquire(blocking=False):
-            try:
-                self.again.clear()
-                outbox.drain(self.env.engine, self.env.config.outbound)
-            except Exception:
-                if not self.failing:
-                    log.exception("outbox drain failed; the rows stay queued")
-                self.failing = True
-            else:
-                if self.failing:
-                    log.info("outbox drain works again")
-                self.failing = False
-            finally:
-                self.lock.release()
+        self.wakeup.set()
+
+    def run(self) -> None:
+        while not self.env.stop.is_set():
+            self.wakeup.wait(DRAIN_INTERVAL)
+            self.wakeup.clear()
+            if not self.env.stop.is_set():
+                self.drain_once()
+
+    def drain_once(self) -> None:
+        try:
+            outbox.drain(self.env.engine, self.env.config.outbound, stop=self.env.stop)
+        except Exception:
+            if not self.failing:
+                log.exception("outbox drain failed; the rows stay queued")
+            self.failing = True
+        else:
+            if self.failing:
+                log.info("outbox drain works again")
+            self.failing = False
 
 
 def _poll_job(poller: MailboxPoller) -> None:
@@ -82,9 +91,7 @@ class Daemon:
         self.sender = Sender(env)
         self.pollers = [MailboxPoller(env, cfg, self.sender) for cfg in env.config.mailboxes]
         self.watchers: list[IdleWatcher] = []
-        self.extra_jobs = [(self.sender, {"trigger": "interval", "seconds": DRAIN_INTERVAL,
-                                          "id": "outbox"}),
-                           *retrain.scheduled_jobs(env), *(extra_jobs or [])]
+        self.extra_jobs = [*retrain.scheduled_jobs(env), *(extra_jobs or [])]
 
     def start(self) -> None:
         warm_up(self.env)
@@ -97,6 +104,7 @@ class Daemon:
         for func, trigger in self.extra_jobs:
             self.scheduler.add_job(func, **trigger)
         self.scheduler.start()
+        self.sender.start()
         for watcher in self.watchers:
             watcher.start()
         log.info("triaje daemon running: %d mailboxes, %d IDLE watchers", len(self.pollers),
@@ -105,6 +113,8 @@ class Daemon:
     def stop(self) -> None:
         self.env.stop.set()
         self.scheduler.shutdown(wait=True)
+        self.sender.wakeup.set()
+        self.sender.join(timeout=10)
         for watcher in self.watchers:
             watcher.join(timeout=5)
         for poller in self.pollers:

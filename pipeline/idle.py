@@ -27,6 +27,7 @@ class IdleWatcher(threading.Thread):
         self.poller = poller
         self.stop = poller.env.stop
         self.failures = 0
+        self.ready = threading.Event()  # set once the first IDLE is issued (tests, benches)
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -59,6 +60,7 @@ class IdleWatcher(threading.Thread):
 
     def _idle_once(self, conn: ImapConnection) -> bool:
         conn.idle_start()
+        self.ready.set()
         deadline = time.monotonic() + REISSUE_SECONDS
         try:
             while not self.stop.is_set() and time.monotonic() < deadline:

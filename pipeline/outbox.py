@@ -10,6 +10,7 @@ after the lease, never a lost mail.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -167,8 +168,10 @@ def transport_for(cfg: OutboundConfig) -> Transport | None:
     return None
 
 
-def drain(engine: Engine, outbound_cfg: OutboundConfig, now: datetime | None = None) -> DrainResult:
-    """Deliver every row that is due; stops early when the server itself is unreachable."""
+def drain(engine: Engine, outbound_cfg: OutboundConfig, now: datetime | None = None,
+          stop: threading.Event | None = None) -> DrainResult:
+    """Deliver every row that is due; stops early when the server itself is unreachable,
+    or between two rows once `stop` is set (the daemon is shutting down)."""
     now = as_utc(now or utcnow())
     transport = transport_for(outbound_cfg)
     if transport is None:
@@ -176,22 +179,34 @@ def drain(engine: Engine, outbound_cfg: OutboundConfig, now: datetime | None = N
         return DrainResult()
     counts = {"sent": 0, "retried": 0, "failed": 0}
     try:
-        for row_id in _due_ids(engine, now):
-            row = _claim(engine, row_id, now, timedelta(seconds=outbound_cfg.outbox.lease))
-            if row is None:
-                continue
-            if row.raw is None:
-                row = _materialise(engine, outbound_cfg, row)
-                if row is None:
-                    counts["failed"] += 1
-                    continue
-            outcome, stop = _deliver(engine, outbound_cfg, transport, row, now)
-            counts[outcome] += 1
-            if stop:
-                break
+        while _drain_batch(engine, outbound_cfg, transport, now, counts, stop):
+            pass
     finally:
         transport.close()
     return DrainResult(**counts)
+
+
+def _drain_batch(engine: Engine, cfg: OutboundConfig, transport: Transport, now: datetime,
+                 counts: dict[str, int], stop: threading.Event | None) -> bool:
+    """One batch of due rows; True when another batch may be due. Every row handled here
+    leaves the due set (sent, failed, backed off or leased), so the loop ends."""
+    due = _due_ids(engine, now)
+    for row_id in due:
+        if stop is not None and stop.is_set():
+            return False
+        row = _claim(engine, row_id, now, timedelta(seconds=cfg.outbox.lease))
+        if row is None:
+            continue
+        if row.raw is None:
+            row = _materialise(engine, cfg, row)
+            if row is None:
+                counts["failed"] += 1
+                continue
+        outcome, server_down = _deliver(engine, cfg, transport, row, now)
+        counts[outcome] += 1
+        if server_down:
+            return False
+    return len(due) == BATCH
 
 
 def _due_ids(engine: Engine, now: datetime) -> list[int]:

@@ -55,13 +55,14 @@ class MailboxPoller:
             return summary
 
     def after_poll(self) -> None:
-        """Run what must follow new mail at once (the outbox drain), outside the lock."""
+        """Signal what must follow new mail at once (the daemon wakes its outbox sender)."""
         if self.after is not None:
             self.after()
 
     def _fetch(self, summary: Summary) -> FetchResult:
         def batch_done(ids: list[int]) -> None:
             runner.process_ids(self.env, ids, summary)
+            self.after_poll()  # the daemon's sender starts on this batch's mail now
 
         if self.cfg.is_maildir:
             return MaildirFetcher(self.cfg, self.env.engine).cycle(batch_done)

@@ -184,7 +184,7 @@ def test_template_override_from_site_folder(deskbox, tmp_path, monkeypatch, rece
     assert ack.get_body(("plain",)).get_content().strip() == "Caso SD-000001: plantilla del sitio."
 
 
-def test_daemon_with_idle_sends_the_ack_within_seconds(deskbox, tmp_path, monkeypatch, receiver):
+def test_daemon_with_idle_acks_without_waiting_for_the_poll(deskbox, tmp_path, monkeypatch, receiver):
     from pipeline.daemon import Daemon
 
     env = build_env({**deskbox.config(tmp_path, monkeypatch, idle=True, poll_interval=3600),
@@ -194,13 +194,13 @@ def test_daemon_with_idle_sends_the_ack_within_seconds(deskbox, tmp_path, monkey
     daemon = Daemon(env)
     daemon.start()
     try:
-        time.sleep(1.0)
+        assert daemon.watchers[0].ready.wait(30), "the IDLE watcher never issued IDLE"
         started = time.monotonic()
         deskbox.append(make_mail(subject="Printer jammed", sender="gus@example.com"))
-        while not by_recipient(receiver, "gus@example.com") and time.monotonic() - started < 10:
+        while not by_recipient(receiver, "gus@example.com") and time.monotonic() - started < 30:
             time.sleep(0.02)
-        elapsed = time.monotonic() - started
     finally:
         daemon.stop()
+    # polling is hourly here: an ack at all means IDLE woke the poll and the sender
+    # (the latency itself is measured by bench/ack_latency, not asserted)
     assert len(by_recipient(receiver, "gus@example.com")) == 1
-    assert elapsed < 3.0, f"ack took {elapsed:.2f} s"

@@ -178,3 +178,26 @@ def test_bad_outbox_config_names_the_key(data, key):
     with pytest.raises(ConfigError) as caught:
         from_dict(data)
     assert caught.value.key == key
+
+
+def test_one_drain_empties_a_backlog_larger_than_a_batch(setup, tmp_path):
+    """A drain goes on batch after batch: after a large poll the queue must not wait
+    DRAIN_INTERVAL seconds per 200 mails. (One sender: its acks stop at the recipient
+    limit, the routing mails do not.)"""
+    _, cfg, engine = setup
+    ids = [i for _ in range(outbox.BATCH + 20) for i in seed_and_queue(engine, cfg)]
+    assert len(ids) > outbox.BATCH
+    result = outbox.drain(engine, cfg.outbound, now=soon())
+    assert result == outbox.DrainResult(sent=len(ids))
+    assert len(list((tmp_path / "sent-mail").glob("*.eml"))) == len(ids)
+
+
+def test_a_set_stop_event_ends_the_drain_between_two_mails(setup):
+    import threading
+
+    _, cfg, engine = setup
+    ids = seed_and_queue(engine, cfg)
+    stop = threading.Event()
+    stop.set()
+    assert outbox.drain(engine, cfg.outbound, now=soon(), stop=stop) == outbox.DrainResult()
+    assert outbox.drain(engine, cfg.outbound, now=soon()) == outbox.DrainResult(sent=len(ids))
