@@ -105,13 +105,7 @@ def test_team_address_with_a_vacation_responder(dovecot, tmp_path):
     """The routing mail goes to n1@, whose responder answers the desk: new work again.
     Stopped by the limits together: 10 mails from n1@ are answered (acks capped at 5), then
     they count as automatic and cause at most 5 more team mails (measured: 44 in all)."""
-    def setup(world):
-        world.responders["n1@example.org"] = lambda msg, raw, me: vacation_reply(msg, me, False)
-        world.responders["triage@example.org"] = world.responders["n1@example.org"]
-
-    world = run_world(dovecot, tmp_path, [("desk", "desk@example.org", "SD")], setup=setup,
-                      start=lambda w: w.inject(first_mail("ana@example.com", "desk@example.org"),
-                                               "desk@example.org"))
+    world = _teams_answering(dovecot, tmp_path, lambda msg, raw, me: vacation_reply(msg, me, False))
     assert world.count() <= 50
 
 
@@ -138,14 +132,19 @@ def test_bounce_storm(dovecot, tmp_path):
 @pytest.mark.slow
 def test_team_address_that_bounces(dovecot, tmp_path):
     """The triage address does not exist: each routing mail bounces back to the desk."""
-    def setup(world):
-        world.responders["triage@example.org"] = lambda msg, raw, me: bounce(msg, raw, me)
-        world.responders["n1@example.org"] = world.responders["triage@example.org"]
-
-    world = run_world(dovecot, tmp_path, [("desk", "desk@example.org", "SD")], setup=setup,
-                      start=lambda w: w.inject(first_mail("ana@example.com", "desk@example.org"),
-                                               "desk@example.org"))
+    world = _teams_answering(dovecot, tmp_path, lambda msg, raw, me: bounce(msg, raw, me))
     assert world.count() <= 20
+
+
+def _teams_answering(dovecot, tmp_path, responder):
+    """One desk whose team addresses (n1@ and triage@) answer every mail with `responder`."""
+    def setup(world):
+        world.responders["n1@example.org"] = responder
+        world.responders["triage@example.org"] = responder
+
+    return run_world(dovecot, tmp_path, [("desk", "desk@example.org", "SD")], setup=setup,
+                     start=lambda w: w.inject(first_mail("ana@example.com", "desk@example.org"),
+                                              "desk@example.org"))
 
 
 def _spam(i: int) -> EmailMessage:

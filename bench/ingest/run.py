@@ -73,6 +73,18 @@ def raw_fetch(server: Dovecot, user: str) -> tuple[int, float]:
     return got, time.perf_counter() - start
 
 
+def parse_floor(messages: list[bytes]) -> dict[str, float]:
+    """Rates of parsing alone, in this process: the stdlib parser with the policy issue 2
+    names (policy.default) and with compat32, next to the raw fetch they are compared to."""
+    rates = {}
+    for name, pol in (("policy.default", policy.default), ("compat32", policy.compat32)):
+        start = time.perf_counter()
+        for raw in messages:
+            message_from_bytes(raw, policy=pol)
+        rates[name] = len(messages) / (time.perf_counter() - start)
+    return rates
+
+
 def triaje_poll(server: Dovecot, user: str, workdir: Path, models: str | None) -> tuple[dict, float]:
     config = workdir / "triaje.toml"
     config.write_text(f"""
@@ -110,6 +122,7 @@ def main() -> None:
         messages = corpus(args.messages)
         appended = append_all(server, "bench", messages)
         got, raw_s = raw_fetch(server, "bench")
+        floors = parse_floor(messages)
         with tempfile.TemporaryDirectory() as tmp:
             summary, triaje_s = triaje_poll(server, "bench", Path(tmp), args.models)
         rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -121,6 +134,8 @@ def main() -> None:
     print(f"triaje poll --once       {triaje_rate:>10,.0f} msg/s  ({summary['fetched']} in "
           f"{triaje_s:.2f} s, classifier {'on' if args.models else 'off'})")
     print(f"ratio triaje/raw         {triaje_rate / raw_rate:>10.1%}   (target >= 30 %)")
+    for name, rate in floors.items():
+        print(f"stdlib parse, {name:<15}{rate:>6,.0f} msg/s  ({rate / raw_rate:.1%} of raw; parsing only)")
     print(f"peak RSS triaje          {rss_mb:>10.0f} MB    (target < 300 MB)")
     print(f"summary                  {summary}")
 
