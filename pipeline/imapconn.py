@@ -6,6 +6,7 @@ FetchError so the caller can back off and reconnect; nothing here decides policy
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import time
@@ -13,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError
+from imapclient.exceptions import IMAPClientError, LoginError
 
 from pipeline.config import MailboxConfig
 from pipeline.errors import FetchError
@@ -54,15 +55,25 @@ class ImapConnection:
     def connect(self) -> None:
         cfg = self.cfg
         context = tls_context(cfg.ca_file)
+        client: IMAPClient | None = None
         try:
             client = IMAPClient(cfg.host, port=cfg.port, ssl=cfg.scheme == "imaps",
                                 ssl_context=context, timeout=cfg.timeout)
             if cfg.scheme == "imap" and cfg.starttls:
                 client.starttls(context)
             self._login(client)
+        except LoginError as exc:  # the server answered: the credentials are the problem
+            _discard(client)
+            mechanism = "XOAUTH2" if cfg.credentials.is_oauth2 else "LOGIN"
+            raise FetchError(f"mailbox {cfg.name}: {cfg.host}:{cfg.port} refused the login of "
+                             f"{cfg.username} ({mechanism}): {_describe(exc)}") from None
         except NETWORK_ERRORS as exc:
+            _discard(client)
             raise FetchError(f"mailbox {cfg.name}: cannot connect to {cfg.host}:{cfg.port}: "
                              f"{_describe(exc)}") from None
+        except BaseException:  # e.g. a SecretError: still no socket left behind
+            _discard(client)
+            raise
         self.client = client
 
     def _login(self, client: IMAPClient) -> None:
@@ -145,6 +156,14 @@ class ImapConnection:
 
     def idle_stop(self) -> None:
         self.imap.idle_done()
+
+
+def _discard(client: IMAPClient | None) -> None:
+    """Close the socket of a connection that never got logged in: the caller only keeps
+    connections that did, so nothing else would ever close this one."""
+    if client is not None:
+        with contextlib.suppress(NETWORK_ERRORS):
+            client.shutdown()
 
 
 def _describe(exc: BaseException) -> str:

@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 
 from pipeline import runner
 from pipeline.config import MailboxConfig
-from pipeline.errors import FetchError
+from pipeline.errors import FetchError, SecretError
 from pipeline.fetch import FetchResult, ImapFetcher
 from pipeline.imapconn import NETWORK_ERRORS, ImapConnection
 from pipeline.maildirsource import MaildirFetcher
@@ -43,9 +43,11 @@ class MailboxPoller:
             try:
                 summary = runner.process_pending(self.env, self.cfg.name)
                 result = self._fetch(summary)
-            except (FetchError, *NETWORK_ERRORS) as exc:
+            except (FetchError, SecretError, *NETWORK_ERRORS) as exc:
+                # SecretError: a token command failing now (identity provider down) is an
+                # outage like any other, retried with backoff; the other mailboxes go on
                 self._failed(exc)
-                raise FetchError(f"mailbox {self.cfg.name}: {exc}") from None
+                raise FetchError(self._about(exc)) from None
             except OperationalError as exc:  # database locked or gone: back off the same way
                 self._failed(exc, "cannot use the database")
                 raise FetchError(f"mailbox {self.cfg.name}: database: {exc.orig}") from None
@@ -53,6 +55,11 @@ class MailboxPoller:
             summary.fetched += result.fetched
             summary.duplicates += result.duplicates
             return summary
+
+    def _about(self, exc: BaseException) -> str:
+        """The error as one line that names the mailbox once."""
+        text, prefix = str(exc), f"mailbox {self.cfg.name}:"
+        return text if text.startswith(prefix) else f"{prefix} {text}"
 
     def after_poll(self) -> None:
         """Signal what must follow new mail at once (the daemon wakes its outbox sender)."""
