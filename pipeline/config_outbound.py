@@ -68,6 +68,7 @@ class RoutingConfig:
     default: tuple[str, ...] = ()
     triage: tuple[str, ...] = ()
     rules: tuple[Rule, ...] = ()
+    triage_on: tuple[str, ...] | None = None  # heads whose doubt means triage; None: all
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,11 @@ def _routing(t: Table) -> RoutingConfig:
         raise t.error("default", "is required when [routing] is present",
                       'add default = "n1@example.org": where mail goes when no rule matches')
     rules = tuple(build(r, _rule) for r in t.tables("rules"))
-    return RoutingConfig(default=default, triage=_addresses(t, "triage") or default, rules=rules)
+    triage_on = t.strings("triage_on", None)
+    if triage_on is not None:
+        triage_on = tuple(h.strip().lower() for h in triage_on)
+    return RoutingConfig(default=default, triage=_addresses(t, "triage") or default, rules=rules,
+                         triage_on=triage_on)
 
 
 def _rule(t: Table) -> Rule:

@@ -51,8 +51,10 @@ to = ["partners-team@example.org", "kam@example.org"]
 """
 
 
-def routing(extra: str = ""):
-    return from_dict(tomllib.loads(ISSUE_CONFIG + extra)).outbound.routing
+def routing(extra: str = "", keys: str = ""):
+    """The issue's config plus `extra` rules, with `keys` added to [routing]."""
+    text = ISSUE_CONFIG.replace("[routing]\n", f"[routing]\n{keys}\n") + extra
+    return from_dict(tomllib.loads(text)).outbound.routing
 
 
 def ctx_with(type_="incident", priority="high", queue=None, sender="ana@example.org",
@@ -115,6 +117,29 @@ def test_any_doubtful_head_goes_to_triage(head):
                                                     review=(head,)))
     assert decision.triage and decision.recipients == ("triage@example.org",)
     assert head in decision.rule
+
+
+def test_triage_on_limits_which_doubts_go_to_triage():
+    rules = routing(MORE_RULES, keys='triage_on = ["Type", "queue"]')
+    assert rules.triage_on == ("type", "queue")
+    # an unsure priority no longer goes to triage, and never makes a priority rule match:
+    # an unsure "critical" is not escalated to n2
+    unsure_critical = ctx_with("incident", "critical", review=("priority",))
+    decision = decide(rules, unsure_critical)
+    assert (decision.triage, decision.rule, decision.recipients) == \
+        (False, "default", ("n1@example.org",))
+    unsure_priority_network = ctx_with("request", "low", queue="redes", review=("priority",))
+    assert decide(rules, unsure_priority_network).rule == "network"
+    for head in ("type", "queue"):
+        decision = decide(rules, ctx_with("incident", "high", queue="redes", review=(head,)))
+        assert decision.triage and decision.rule == f"triage: {head}"
+
+
+def test_triage_on_takes_head_names():
+    assert routing(keys='triage_on = "type"').triage_on == ("type",)
+    assert routing().triage_on is None  # every head, as before the key existed
+    with pytest.raises(ConfigError, match="triage_on"):
+        routing(keys="triage_on = [1]")
 
 
 def test_triage_mail_goes_to_the_triage_address_and_says_why():
