@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import platform
-import re
 import shutil
 import tempfile
 from datetime import UTC, datetime
@@ -27,6 +26,13 @@ import sklearn
 
 from classifier.dataset import Dataset
 from classifier.model import CV_FOLDS
+from classifier.modelsdir import (  # noqa: F401 - re-exported: callers use artefact.*
+    CURRENT_FILE,
+    MANIFEST_FILE,
+    VERSION_NAME,
+    current_version,
+    versions,
+)
 from classifier.predictor import TriageModel
 from classifier.training import TrainedModel
 from pipeline import __version__ as triaje_version
@@ -34,12 +40,9 @@ from pipeline.errors import ModelError
 
 FORMAT = 1
 MODEL_FILE = "model.joblib"
-MANIFEST_FILE = "manifest.json"
-CURRENT_FILE = "CURRENT"
 ESTIMATOR = ("ColumnTransformer(subject, body: word 1-2 + char_wb 3-4 TF-IDF) -> "
              "LinearSVC(class_weight=balanced) -> multinomial logistic calibration on "
              "out-of-fold decision values (cv=3)")
-_VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def library_versions() -> dict[str, str]:
@@ -154,19 +157,6 @@ def _check_heads(manifest: dict, pipelines: dict, model_dir) -> None:
             raise ModelError(f"{model_dir}: labels of head {head!r} differ from the manifest")
 
 
-def current_version(models_dir) -> str | None:
-    path = Path(models_dir) / CURRENT_FILE
-    try:
-        name = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelError(f"{path}: unreadable ({exc})") from exc
-    if not _VERSION_NAME.match(name):
-        raise ModelError(f"{path}: does not name a model version ({name[:60]!r})")
-    return name
-
-
 def load_current(models_dir) -> TriageModel:
     version = current_version(models_dir)
     if version is None:
@@ -181,7 +171,7 @@ def install(trained_dir, models_dir) -> str:
     manifest = read_manifest(trained_dir)
     verify(trained_dir, manifest)
     version = manifest["version"]
-    if not _VERSION_NAME.match(version):
+    if not VERSION_NAME.match(version):
         raise ModelError(f"{trained_dir}: manifest version {version!r} is not a folder name")
     root = Path(models_dir)
     root.mkdir(parents=True, exist_ok=True)
@@ -203,14 +193,6 @@ def _copy_model(source: Path, target: Path, manifest: dict) -> None:
         os.replace(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def versions(models_dir) -> list[str]:
-    root = Path(models_dir)
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir()
-                  if p.is_dir() and (p / MANIFEST_FILE).is_file())
 
 
 def file_sha256(path: Path) -> str:

@@ -199,13 +199,15 @@ def _logged(job: Callable[[Services], Any], env: Services) -> None:
 
 def reload_if_changed(env: Services) -> str | None:
     """Load the model in service when it is not the one in memory; returns the new version."""
-    from classifier import artefact
+    from classifier import modelsdir
 
     models_dir = env.config.classifier.models_dir
     try:
-        version = artefact.current_version(models_dir)
+        version = modelsdir.current_version(models_dir)
         if version is None or (env.model is not None and env.model.version == version):
             return None
+        from classifier import artefact
+
         env.model = artefact.load_current(models_dir)
     except Exception:
         log.exception("could not load the model in service from %s; keeping the one loaded",

@@ -79,10 +79,12 @@ class TriajeProcess:
         self.proc: subprocess.Popen | None = None
         self.starts = self.kills = 0
         self.started_at = 0.0
+        self.log_offset = 0  # where this start's lines begin in the shared log
         self.peak_rss_kb = 0
         self.exit_codes: list[int] = []
 
     def start(self) -> TriajeProcess:
+        self.log_offset = self.log.stat().st_size if self.log.exists() else 0
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "pipeline.cli", *self.flags, "--config", str(self.config),
@@ -132,8 +134,10 @@ class TriajeProcess:
         return code
 
     def wait_running(self, timeout: float = 60.0) -> bool:
-        """Until this start has logged "daemon running" (its signal handlers are set)."""
-        return wait_until(lambda: self.output().count("triaje daemon running") >= self.starts
+        """Until this start has logged "daemon running" (its signal handlers are set).
+        Only this start's lines count: a start killed before it got that far logs nothing,
+        and counting lines against starts then waited out the whole timeout."""
+        return wait_until(lambda: "triaje daemon running" in self.output()[self.log_offset:]
                           or not self.alive(), timeout, 0.1) and self.alive()
 
     def output(self) -> str:
