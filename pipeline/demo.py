@@ -39,6 +39,9 @@ directory = "{workdir}/outbox"
 [routing]
 triage = "triage@example.org"
 default = "n1@example.org"
+# a doubt about the type or the team sends a message to triage; a doubtful priority
+# does not (no rule on priority matches it, and the ack promises the default time)
+triage_on = ["type", "queue"]
 
 [[routing.rules]]
 type = ["incident"]
