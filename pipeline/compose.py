@@ -92,14 +92,15 @@ def build_mails(outbound_cfg: OutboundConfig, ctx: MailContext,
     return result.mails
 
 
-def plan_mails(outbound_cfg: OutboundConfig, ctx: MailContext,
-               conn: Connection | None = None) -> list[OutgoingMail]:
+def plan_mails(outbound_cfg: OutboundConfig, ctx: MailContext, conn: Connection | None = None,
+               parse_limit: int | None = None) -> list[OutgoingMail]:
     """The mails for one message, decided but not rendered: the ingest path queues these and
     the sender renders them (rendering is most of the cost of processing a message, and
-    nothing about a mail changes between deciding and sending it)."""
+    nothing about a mail changes between deciding and sending it). `parse_limit` is the
+    `[desk] max_message_bytes` the message was parsed with; the sender parses it the same."""
     drafts, skipped = draft_mails(outbound_cfg, ctx, conn)
     _log_skipped(ctx, skipped)
-    return [_outgoing(outbound_cfg, ctx, d, None, plan_json(ctx, d)) for d in drafts]
+    return [_outgoing(outbound_cfg, ctx, d, None, plan_json(ctx, d, parse_limit)) for d in drafts]
 
 
 def compose(cfg: OutboundConfig, ctx: MailContext, conn: Connection | None = None,
@@ -127,8 +128,9 @@ def _log_skipped(ctx: MailContext, skipped: list[str]) -> None:
         log.info("%s message-id %s: %s", ctx.ticket_ref, ctx.parsed.message_id, reason)
 
 
-def plan_json(ctx: MailContext, draft: Draft) -> str:
+def plan_json(ctx: MailContext, draft: Draft, parse_limit: int | None = None) -> str:
     return json.dumps({
+        "parse_limit": parse_limit,
         "subject": draft.subject, "language": draft.language, "date": draft.date.isoformat(),
         "rule": draft.decision.rule, "triage": draft.decision.triage,
         "team": list(draft.decision.recipients), "ticket_ref": ctx.ticket_ref,

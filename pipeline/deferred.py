@@ -4,7 +4,8 @@ The ingest transaction decides each mail (kind, recipients, subject, language, r
 Message-ID, Date) and stores that decision as the row's `plan`; the bytes are made here,
 once, and written to the row before the first send, so every retry and any resend after a
 crash hand SMTP the same bytes. The context comes back from the rows the same transaction
-wrote: the inbound message (parsed again: parsing is deterministic) and its predictions.
+wrote: the inbound message (parsed again, with the size limit it was first parsed with:
+parsing is deterministic) and its predictions.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def render_queued(conn: Connection, cfg: OutboundConfig, row: Any) -> bytes:
     raw = bytes(message.raw)
     ctx = MailContext(
         ticket_ref=plan["ticket_ref"], ticket_id=row.ticket_id, inbound_id=row.inbound_id,
-        is_followup=plan["is_followup"], automatic=plan["automatic"], parsed=parse_message(raw),
+        is_followup=plan["is_followup"], automatic=plan["automatic"],
+        parsed=parse_message(raw, plan.get("parse_limit")),
         raw=raw, predictions=stored_predictions(conn, row.inbound_id), mailbox=plan["mailbox"],
         received_at=datetime.fromisoformat(plan["received_at"]),
         owner_team=tuple(plan["owner_team"]))

@@ -105,7 +105,8 @@ def stage_outbound(work: Work, env: Services) -> None:
         is_followup=ticket.is_followup, automatic=work.verdict.automatic, parsed=_parsed(work),
         raw=work.raw, predictions=work.predictions, mailbox=work.mailbox, received_at=utcnow(),
         owner_team=owner)
-    outbox.enqueue(conn, compose.plan_mails(env.config.outbound, ctx, conn))
+    outbox.enqueue(conn, compose.plan_mails(env.config.outbound, ctx, conn,
+                                            env.config.desk.max_message_bytes))
 
 
 def _parsed(work: Work) -> parse.ParsedMessage:

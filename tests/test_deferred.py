@@ -5,8 +5,10 @@ render fails that one row visibly instead of losing it."""
 from __future__ import annotations
 
 import datetime as dt
+import email
 import uuid
 from dataclasses import replace
+from email import policy
 
 import pytest
 from sqlalchemy import select
@@ -136,3 +138,25 @@ def test_a_template_that_cannot_render_fails_its_row_and_retry_sends_it(engine, 
     assert outbox.drain(engine, broken, now=T0) == outbox.DrainResult(sent=1)
     ack = [m for m in smtp_receiver.messages if m.rcpt_tos == ["ana@example.org"]]
     assert len(ack) == 1 and b"caso SD-000042" in ack[0].data
+
+
+def test_an_oversized_message_is_rendered_from_the_same_truncated_parse(engine):
+    """Ingest parses at most [desk] max_message_bytes; the sender must parse the same bytes,
+    or the mail would show text the ticket never registered (and parse 50 MB twice)."""
+    big = RAW.replace(b"Gracias,", b"relleno\r\n" * 2000 + b"COLA-FINAL Gracias,")
+    case = stored_case(engine)
+    with engine.begin() as conn:
+        conn.execute(inbound.update().values(raw=big, size=len(big)))
+    cfg = outbound()
+    ctx = replace(case, raw=big, parsed=parse_message(big, 4096))
+    assert "COLA-FINAL" not in ctx.parsed.text and ctx.parsed.notes
+    with engine.begin() as conn:
+        mails = compose.plan_mails(cfg, ctx, conn, parse_limit=4096)
+        ids = outbox.enqueue(conn, mails)
+    triage = next(m for m, i in zip(mails, ids, strict=True) if m.kind == "triage")
+    row_id = ids[mails.index(triage)]
+    with engine.connect() as conn:
+        rendered = render_queued(conn, cfg, row(engine, row_id))
+    text = email.message_from_bytes(rendered, policy=policy.default).get_body(("plain",))
+    assert "COLA-FINAL" not in text.get_content()
+    assert rendered.count(b"COLA-FINAL") == 1  # only inside the attached original
