@@ -33,6 +33,12 @@ class StoredPrediction:
 
 def render_queued(conn: Connection, cfg: OutboundConfig, row: Any) -> bytes:
     """The bytes of a planned outbox row (`row` has kind, recipients, message_id, plan, ...)."""
+    return render_draft(cfg, *load_planned(conn, row))
+
+
+def load_planned(conn: Connection, row: Any) -> tuple[MailContext, Draft]:
+    """What rendering a planned row needs, read in one short transaction: the sender then
+    renders with no transaction open, so ingest never waits for a template."""
     plan = json.loads(row.plan)
     message = conn.execute(select(inbound.c.raw).where(inbound.c.id == row.inbound_id)).one()
     raw = bytes(message.raw)
@@ -48,7 +54,7 @@ def render_queued(conn: Connection, cfg: OutboundConfig, row: Any) -> bytes:
         subject=plan["subject"], language=plan["language"],
         decision=RouteDecision(tuple(plan["team"]), plan["triage"], plan["rule"]),
         message_id=row.message_id, date=datetime.fromisoformat(plan["date"]))
-    return render_draft(cfg, ctx, draft)
+    return ctx, draft
 
 
 def stored_predictions(conn: Connection, inbound_id: int) -> dict[str, StoredPrediction]:

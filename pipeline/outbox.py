@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -171,29 +172,36 @@ def transport_for(cfg: OutboundConfig) -> Transport | None:
 def drain(engine: Engine, outbound_cfg: OutboundConfig, now: datetime | None = None,
           stop: threading.Event | None = None) -> DrainResult:
     """Deliver every row that is due; stops early when the server itself is unreachable,
-    or between two rows once `stop` is set (the daemon is shutting down)."""
-    now = as_utc(now or utcnow())
+    or between two rows once `stop` is set (the daemon is shutting down).
+
+    Rows due at the start are handled (that bound ends the loop); leases, backoffs and
+    `sent_at` use the time of each row, since draining a backlog can outlast a lease.
+    A given `now` (tests, replays) stands for every moment of the drain."""
+    cutoff = as_utc(now or utcnow())
+    clock = (lambda: cutoff) if now is not None else (lambda: as_utc(utcnow()))
     transport = transport_for(outbound_cfg)
     if transport is None:
         faults.begin("outbox", "neither [smtp] nor [outbox] directory is configured")
         return DrainResult()
     counts = {"sent": 0, "retried": 0, "failed": 0}
     try:
-        while _drain_batch(engine, outbound_cfg, transport, now, counts, stop):
+        while _drain_batch(engine, outbound_cfg, transport, cutoff, clock, counts, stop):
             pass
     finally:
         transport.close()
     return DrainResult(**counts)
 
 
-def _drain_batch(engine: Engine, cfg: OutboundConfig, transport: Transport, now: datetime,
-                 counts: dict[str, int], stop: threading.Event | None) -> bool:
-    """One batch of due rows; True when another batch may be due. Every row handled here
-    leaves the due set (sent, failed, backed off or leased), so the loop ends."""
-    due = _due_ids(engine, now)
+def _drain_batch(engine: Engine, cfg: OutboundConfig, transport: Transport, cutoff: datetime,
+                 clock: Callable[[], datetime], counts: dict[str, int],
+                 stop: threading.Event | None) -> bool:
+    """One batch of rows due at `cutoff`; True when another batch may be due. Every row
+    handled here leaves that due set (sent, failed, backed off or leased), so the loop ends."""
+    due = _due_ids(engine, cutoff)
     for row_id in due:
         if stop is not None and stop.is_set():
             return False
+        now = clock()
         row = _claim(engine, row_id, now, timedelta(seconds=cfg.outbox.lease))
         if row is None:
             continue
@@ -233,20 +241,30 @@ def _claim(engine: Engine, row_id: int, now: datetime, lease: timedelta = LEASE)
 def _materialise(engine: Engine, cfg: OutboundConfig, row: Any) -> Any:
     """Render a planned row and store its bytes before the first attempt, so a retry or a
     resend after a crash repeats exactly these bytes. A mail that cannot be rendered (a
-    broken site template) fails visibly; `triaje outbox retry` renders it again."""
-    from pipeline.deferred import render_queued  # deferred -> compose -> outbox
+    broken site template) fails visibly; `triaje outbox retry` renders it again. A database
+    error is no rendering error: it propagates and the row is retried after its lease."""
+    from pipeline.compose import render_draft  # compose -> outbox: imported at use
+    from pipeline.deferred import load_planned
 
+    if row.attempts > cfg.max_attempts:  # each claim counts: a render that kills the
+        return _give_up(engine, row, "the process died while rendering it")  # process
+    with engine.connect() as conn:
+        ctx, draft = load_planned(conn, row)
     try:
-        with engine.begin() as conn:
-            raw = render_queued(conn, cfg, row)
-            conn.execute(update(outbox).where(outbox.c.id == row.id).values(raw=raw))
-            return conn.execute(select(outbox).where(outbox.c.id == row.id)).one()
+        raw = render_draft(cfg, ctx, draft)
     except Exception as exc:
         log.exception("outbox %s %s: cannot render the mail", row.id, row.message_id)
-        with engine.begin() as conn:
-            conn.execute(update(outbox).where(outbox.c.id == row.id).values(
-                state="failed", last_error=f"cannot render: {describe(exc)}"))
-        return None
+        return _give_up(engine, row, describe(exc))
+    with engine.begin() as conn:
+        conn.execute(update(outbox).where(outbox.c.id == row.id, outbox.c.raw.is_(None))
+                     .values(raw=raw))
+        return conn.execute(select(outbox).where(outbox.c.id == row.id)).one()
+
+
+def _give_up(engine: Engine, row: Any, why: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(outbox).where(outbox.c.id == row.id).values(
+            state="failed", last_error=f"cannot render: {why}"))
 
 
 def _deliver(engine: Engine, cfg: OutboundConfig, transport: Transport, row: Any,

@@ -160,3 +160,34 @@ def test_an_oversized_message_is_rendered_from_the_same_truncated_parse(engine):
     text = email.message_from_bytes(rendered, policy=policy.default).get_body(("plain",))
     assert "COLA-FINAL" not in text.get_content()
     assert rendered.count(b"COLA-FINAL") == 1  # only inside the attached original
+
+
+def test_a_database_error_while_rendering_leaves_the_row_queued(engine, monkeypatch):
+    """Only a rendering error fails a row; a locked database is retried after the lease."""
+    from sqlalchemy.exc import OperationalError
+
+    from pipeline import deferred
+
+    ids = queue_planned(engine, outbound(), stored_case(engine))
+
+    def locked(conn, row):
+        raise OperationalError("SELECT raw FROM inbound", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(deferred, "load_planned", locked)
+    with pytest.raises(OperationalError):
+        outbox.drain(engine, outbound(), now=T0)
+    ack = row(engine, ids["ack"])
+    assert (ack.state, ack.raw, ack.attempts) == ("queued", None, 1)
+
+
+def test_a_row_whose_rendering_keeps_killing_the_process_is_given_up(engine, smtp_receiver):
+    """Every claim counts an attempt; a planned row claimed more than max_attempts times
+    without ever being rendered (the process died each time) fails instead of looping."""
+    cfg = outbound(smtp_receiver.url)
+    ids = queue_planned(engine, cfg, stored_case(engine))
+    with engine.begin() as conn:
+        conn.execute(outbox_table.update().where(outbox_table.c.id == ids["ack"])
+                     .values(attempts=cfg.max_attempts))
+    assert outbox.drain(engine, cfg, now=T0) == outbox.DrainResult(sent=1, failed=1)
+    ack = row(engine, ids["ack"])
+    assert ack.state == "failed" and "died while rendering" in ack.last_error
