@@ -25,6 +25,12 @@ class SecretError(ConfigError):
     """A password or token could not be read from its environment variable or file."""
 
 
+class TokenCommandError(SecretError):
+    """The OAuth2 token command failed at run time: the identity provider may be down, so
+    the mailbox is retried with backoff like an unreachable server. Other secret errors
+    (an unset variable, a missing file) are configuration mistakes and stop the command."""
+
+
 class FetchError(TriajeError):
     """A mailbox could not be reached, logged into, or read."""
 

@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 
 from pipeline import runner
 from pipeline.config import MailboxConfig
-from pipeline.errors import FetchError, SecretError
+from pipeline.errors import FetchError, TokenCommandError
 from pipeline.fetch import FetchResult, ImapFetcher
 from pipeline.imapconn import NETWORK_ERRORS, ImapConnection
 from pipeline.maildirsource import MaildirFetcher
@@ -43,9 +43,9 @@ class MailboxPoller:
             try:
                 summary = runner.process_pending(self.env, self.cfg.name)
                 result = self._fetch(summary)
-            except (FetchError, SecretError, *NETWORK_ERRORS) as exc:
-                # SecretError: a token command failing now (identity provider down) is an
-                # outage like any other, retried with backoff; the other mailboxes go on
+            except (FetchError, TokenCommandError, *NETWORK_ERRORS) as exc:
+                # a token command failing now (identity provider down) is an outage like
+                # any other, retried with backoff; the other mailboxes go on
                 self._failed(exc)
                 raise FetchError(self._about(exc)) from None
             except OperationalError as exc:  # database locked or gone: back off the same way

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 from pipeline.config import Credentials
-from pipeline.errors import SecretError
+from pipeline.errors import SecretError, TokenCommandError
 from pipeline.logutil import register_secret
 
 
@@ -57,11 +57,11 @@ def _from_command(command: str, key: str) -> str:
         done = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=60,
                               check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise SecretError(key, f"token command failed to run ({type(exc).__name__})",
+        raise TokenCommandError(key, f"token command failed to run ({type(exc).__name__})",
                           "check oauth2_token_command") from None
     token = done.stdout.strip()
     if done.returncode != 0 or not token:
-        raise SecretError(key, f"token command exited {done.returncode} without a token",
+        raise TokenCommandError(key, f"token command exited {done.returncode} without a token",
                           "run the command by hand and check it prints a token")
     return token
 
