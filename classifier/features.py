@@ -53,6 +53,9 @@ def row_documents(X: np.ndarray) -> list[str]:
 # long-running daemon sees endless typos, ticket ids and names, so the cache must not grow
 # without bound; at ~210 bytes a word (measured on mail bodies) that is ~45 MB per field.
 _CACHE_LIMIT = 200_000
+# Longer "words" (base64, URLs, hex dumps) are rare and would make the limit a count of
+# arbitrarily large entries; they are counted each time instead of kept.
+_CACHED_WORD_CHARS = 64
 
 
 class _WordNgrams(dict):
@@ -76,11 +79,12 @@ class _WordNgrams(dict):
         self._ngrams = twin._char_wb_ngrams
 
     def __missing__(self, word: str) -> array:
-        if len(self) >= _CACHE_LIMIT:
-            self.clear()
         get = self.vocabulary.get
         found = array("i", [j for g in self._ngrams(word) if (j := get(g)) is not None])
-        self[word] = found
+        if len(word) <= _CACHED_WORD_CHARS:  # base64 runs and the like: count, don't keep
+            if len(self) >= _CACHE_LIMIT:
+                self.clear()
+            self[word] = found
         return found
 
 

@@ -37,6 +37,11 @@ class Work:
     handled: str | None = None  # set by a stage that finished the message, e.g. "correction"
 
 
+# The text classified is the text stored: retraining reads the stored rows, and a 25 MB
+# body would otherwise cost the classifier gigabytes for one message.
+SUBJECT_LIMIT = 2000
+BODY_LIMIT = 100_000
+
 Stage = Callable[[Work, Services], None]
 BatchStage = Callable[[list[Work], Services], None]
 
@@ -53,7 +58,8 @@ def stage_classify(batch: list[Work], env: Services) -> None:
     if env.model is None or not batch:
         return
     parsed = [_parsed(work) for work in batch]
-    results = env.model.predict([p.subject for p in parsed], [p.clean_text for p in parsed])
+    results = env.model.predict([p.subject[:SUBJECT_LIMIT] for p in parsed],
+                                [p.clean_text[:BODY_LIMIT] for p in parsed])
     for work, result in zip(batch, results, strict=True):
         work.predictions = result
 
@@ -78,8 +84,9 @@ def stage_register(work: Work, env: Services) -> None:
         "row_id": work.inbound_id, "state": "processed", "stage": None, "reason": None,
         "processed_at": now, "ticket_id": ticket.id, "is_followup": ticket.is_followup,
         "automatic": work.verdict.automatic, "auto_reason": work.verdict.reason,
-        "sender": parsed.from_addr, "subject": parsed.subject[:2000], "language": parsed.language,
-        "body_text": parsed.clean_text[:100_000], "notes": "\n".join(parsed.notes) or None})
+        "sender": parsed.from_addr, "subject": parsed.subject[:SUBJECT_LIMIT],
+        "language": parsed.language, "body_text": parsed.clean_text[:BODY_LIMIT],
+        "notes": "\n".join(parsed.notes) or None})
     version = env.model.version if env.model is not None else ""
     if work.predictions:
         conn.execute(predictions.insert(), [

@@ -121,6 +121,17 @@ def test_a_full_cache_starts_over(fitted: TextFieldVectorizer, corpus: list[str]
     assert len(features._ngram_cache(inner)) <= 50
 
 
+def test_long_words_are_counted_but_not_kept(fitted: TextFieldVectorizer) -> None:
+    """A base64 run or a URL is one "word" of any length: caching those would make the
+    word limit no memory limit."""
+    long_word = "qwertyuiopasdfghjkl" * 40
+    docs = [normalize_text(f"la impresora {long_word} no imprime {long_word}")]
+    inner = fitted.char_
+    _assert_same(features._counts(inner, docs), CountVectorizer.transform(inner, docs), exact=True)
+    cache = features._ngram_cache(inner)
+    assert long_word not in cache and "impresora" in cache
+
+
 def test_threads_share_the_cache_safely(corpus: list[str]) -> None:
     vectorizer = TextFieldVectorizer().fit(np.array([[t] for t in corpus[:400]], dtype=object))
     texts = _texts(corpus)[:800]
