@@ -95,8 +95,11 @@ def build_mails(outbound_cfg: OutboundConfig, ctx: MailContext,
 def plan_mails(outbound_cfg: OutboundConfig, ctx: MailContext, conn: Connection | None = None,
                parse_limit: int | None = None) -> list[OutgoingMail]:
     """The mails for one message, decided but not rendered: the ingest path queues these and
-    the sender renders them (rendering is most of the cost of processing a message, and
-    nothing about a mail changes between deciding and sending it). `parse_limit` is the
+    the sender renders them (rendering was the largest cost of processing a message).
+
+    Fixed now: kind, recipients, subject, language, route, Message-ID and Date. Taken from
+    the config in force when the sender renders (normally seconds later): the templates,
+    the From name and Reply-To, and the service-level targets. `parse_limit` is the
     `[desk] max_message_bytes` the message was parsed with; the sender parses it the same."""
     drafts, skipped = draft_mails(outbound_cfg, ctx, conn)
     _log_skipped(ctx, skipped)

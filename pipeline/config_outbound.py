@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from pipeline import servicelevels
 from pipeline.addresses import domain_of, is_address, normalise, split_header
 from pipeline.configreader import Table, build
+from pipeline.labels import HEADS
 from pipeline.servicelevels import ServiceLevels
 
 DEFAULT_FROM = "Mesa de servicio <desk@localhost>"
@@ -243,6 +244,10 @@ def _routing(t: Table) -> RoutingConfig:
     triage_on = t.strings("triage_on", None)
     if triage_on is not None:
         triage_on = tuple(h.strip().lower() for h in triage_on)
+        unknown = [h for h in triage_on if h not in HEADS]
+        if unknown:
+            raise t.error("triage_on", f"names {unknown[0]!r}, which is not a head",
+                          f"use some of {', '.join(HEADS)}")
     return RoutingConfig(default=default, triage=_addresses(t, "triage") or default, rules=rules,
                          triage_on=triage_on)
 

@@ -22,6 +22,8 @@ def bundled(package: str) -> Traversable:
     try:
         return files(package)
     except ModuleNotFoundError:
+        if not (_CHECKOUT / "pyproject.toml").is_file():  # a broken install, not a checkout
+            raise
         return _CHECKOUT / _FOLDERS[package]
 
 

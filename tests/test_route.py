@@ -140,6 +140,8 @@ def test_triage_on_takes_head_names():
     assert routing().triage_on is None  # every head, as before the key existed
     with pytest.raises(ConfigError, match="triage_on"):
         routing(keys="triage_on = [1]")
+    with pytest.raises(ConfigError, match="'team', which is not a head"):
+        routing(keys='triage_on = ["type", "team"]')
 
 
 def test_triage_mail_goes_to_the_triage_address_and_says_why():

@@ -20,6 +20,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # a planned row has no bytes yet: an older triaje could neither send nor keep it
+    planned = op.get_bind().execute(sa.text("SELECT count(*) FROM outbox WHERE raw IS NULL"))
+    if planned.scalar_one():
+        raise RuntimeError("outbox rows planned but not rendered yet: run the daemon or "
+                           "`triaje outbox send` until none is queued, then downgrade")
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_column('plan')
         batch_op.alter_column('raw', existing_type=sa.LargeBinary(), nullable=False)
