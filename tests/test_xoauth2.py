@@ -206,3 +206,16 @@ def test_a_failing_token_command_is_an_outage_not_a_crash(box, oauth_dovecot, tm
     with pytest.raises(FetchError, match="token command") as raised:
         first.poll(force=True)
     assert str(raised.value).count("mailbox desk") == 1 and first.retry_at > 0
+
+
+def test_a_missing_secret_is_a_configuration_error_not_an_outage(box, tmp_path, monkeypatch):
+    """An unset variable will not fix itself: it stops the command with the key and the
+    fix (exit 2 at the CLI) instead of being retried forever as 'unreachable'."""
+    from pipeline.errors import SecretError, TokenCommandError
+
+    env = build_env(oauth_config(box, tmp_path, monkeypatch,
+                                 oauth2_token_env="TRIAJE_TEST_NO_SUCH_TOKEN"))
+    monkeypatch.delenv("TRIAJE_TEST_NO_SUCH_TOKEN", raising=False)
+    with pytest.raises(SecretError, match="TRIAJE_TEST_NO_SUCH_TOKEN is not set") as raised:
+        poller.poll_once(env)
+    assert not isinstance(raised.value, TokenCommandError)
