@@ -22,6 +22,7 @@ from pipeline.config_outbound import OutboundConfig
 from pipeline.db import utcnow
 from pipeline.emlfiles import FileTransport
 from pipeline.schema import inbound, outbox
+from pipeline.sentjournal import SentJournal
 from pipeline.smtpsend import SendFailure, SmtpTransport, describe
 
 if TYPE_CHECKING:
@@ -179,20 +180,29 @@ def drain(engine: Engine, outbound_cfg: OutboundConfig, now: datetime | None = N
     A given `now` (tests, replays) stands for every moment of the drain."""
     cutoff = as_utc(now or utcnow())
     clock = (lambda: cutoff) if now is not None else (lambda: as_utc(utcnow()))
+    journal = SentJournal.for_engine(engine)
+    journal.apply(engine)  # mails accepted before a crash: marked, not sent again
     transport = transport_for(outbound_cfg)
     if transport is None:
         faults.begin("outbox", "neither [smtp] nor [outbox] directory is configured")
         return DrainResult()
     counts = {"sent": 0, "retried": 0, "failed": 0}
     try:
-        while _drain_batch(engine, outbound_cfg, transport, cutoff, clock, counts, stop):
+        while _drain_batch(engine, outbound_cfg, _Sending(transport, journal), cutoff, clock,
+                           counts, stop):
             pass
     finally:
         transport.close()
     return DrainResult(**counts)
 
 
-def _drain_batch(engine: Engine, cfg: OutboundConfig, transport: Transport, cutoff: datetime,
+@dataclass(frozen=True)
+class _Sending:
+    transport: Transport
+    journal: SentJournal
+
+
+def _drain_batch(engine: Engine, cfg: OutboundConfig, sending: _Sending, cutoff: datetime,
                  clock: Callable[[], datetime], counts: dict[str, int],
                  stop: threading.Event | None) -> bool:
     """One batch of rows due at `cutoff`; True when another batch may be due. Every row
@@ -210,7 +220,7 @@ def _drain_batch(engine: Engine, cfg: OutboundConfig, transport: Transport, cuto
             if row is None:
                 counts["failed"] += 1
                 continue
-        outcome, server_down = _deliver(engine, cfg, transport, row, now)
+        outcome, server_down = _deliver(engine, cfg, sending, row, now)
         counts[outcome] += 1
         if server_down:
             return False
@@ -267,10 +277,11 @@ def _give_up(engine: Engine, row: Any, why: str) -> None:
             state="failed", last_error=f"cannot render: {why}"))
 
 
-def _deliver(engine: Engine, cfg: OutboundConfig, transport: Transport, row: Any,
+def _deliver(engine: Engine, cfg: OutboundConfig, sending: _Sending, row: Any,
              now: datetime) -> tuple[str, bool]:
     """Send one claimed row; returns the outcome and whether the batch must stop."""
     recipients = [r for r in row.recipients.split(",") if r]
+    transport = sending.transport
     try:
         refused = transport.send(row.raw, cfg.from_address, recipients, row.message_id)
     except SendFailure as exc:
@@ -280,6 +291,7 @@ def _deliver(engine: Engine, cfg: OutboundConfig, transport: Transport, row: Any
         transport.close()
         failure = SendFailure(describe(exc), server=False)
     else:
+        sending.journal.record(row.id, row.message_id)  # before the mark may wait for a lock
         faults.end(transport.name)
         _mark_sent(engine, row, refused, now)
         return "sent", False

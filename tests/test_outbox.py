@@ -7,6 +7,7 @@ import logging
 import ssl
 import uuid
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -308,3 +309,32 @@ def test_smtp_defaults():
         (465, 8, 30.0, "desk@example.org")
     assert cfg.smtp.ehlo_name == "example.org" and cfg.smtp.password_env is None
     assert free_port() > 0
+
+
+def test_a_crash_after_the_server_accepted_does_not_send_again(engine, smtp_receiver,
+                                                               monkeypatch):
+    """The 250 came back, then the process died before the row was marked (with SQLite the
+    mark may wait behind an ingest batch). The sent journal remembers the acceptance, so
+    the next drain marks the row instead of sending it again after the lease."""
+    from pipeline.sentjournal import NOTE
+
+    cfg = outbound(smtp_receiver.url)
+    first, second = queue_mails(engine, cfg)
+
+    def killed(*_args, **_kwargs):
+        raise KeyboardInterrupt  # stands for SIGKILL right after the server's 250
+
+    monkeypatch.setattr(outbox, "_mark_sent", killed)
+    with pytest.raises(KeyboardInterrupt):
+        outbox.drain(engine, cfg, now=T0)
+    monkeypatch.undo()
+    assert len(smtp_receiver.messages) == 1 and rows(engine)[first]["state"] == "queued"
+    after_lease = T0 + outbox.LEASE + dt.timedelta(seconds=1)
+    assert outbox.drain(engine, cfg, now=after_lease) == outbox.DrainResult(sent=1)
+    assert len(smtp_receiver.messages) == 2  # the second mail; the first was not repeated
+    assert len({m.data for m in smtp_receiver.messages}) == 2
+    marked = rows(engine)[first]
+    assert (marked["state"], marked["last_error"]) == ("sent", NOTE)
+    assert rows(engine)[second]["state"] == "sent"
+    journal = Path(f"{engine.url.database}.sent")  # applied, and holding only the new mail
+    assert journal.read_text().split() == [str(second), rows(engine)[second]["message_id"]]
