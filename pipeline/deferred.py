@@ -26,6 +26,9 @@ from pipeline.schema import inbound, predictions
 
 @dataclass(frozen=True)
 class StoredPrediction:
+    """The fields of classifier.predictor.Prediction, which is not imported here: it
+    brings scikit-learn into the sender of a daemon that may have no model."""
+
     label: str
     confidence: float
     needs_review: bool

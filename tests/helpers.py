@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from pipeline import config as configmod
-from pipeline import services
+from pipeline import outbox, poller, services
 from pipeline.schema import inbound, tickets
 
 
@@ -21,3 +21,11 @@ def count(env: services.Services, table=tickets, *where) -> int:
 def inbound_rows(env: services.Services) -> list[dict]:
     with env.engine.connect() as conn:
         return [dict(r) for r in conn.execute(select(inbound).order_by(inbound.c.id)).mappings()]
+
+
+def run_cycle(env: services.Services) -> object:
+    """One poll of every mailbox (all reachable), then one outbox drain, as the daemon does."""
+    summary, failed = poller.poll_once(env)
+    assert failed == []
+    outbox.drain(env.engine, env.config.outbound)
+    return summary

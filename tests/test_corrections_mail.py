@@ -8,12 +8,12 @@ from email import policy
 
 import pytest
 from conftest import make_mail
-from helpers import build_env, count
+from helpers import build_env, count, run_cycle
 from smtp_receiver import Receiver
 from sqlalchemy import select
 from stubmodel import KeywordModel
 
-from pipeline import labels, outbox, poller
+from pipeline import labels
 from pipeline.schema import correction_mails, inbound
 from pipeline.schema import labels as labels_table
 from pipeline.schema import outbox as outbox_table
@@ -40,15 +40,8 @@ def setup_desk(deskbox, tmp_path, monkeypatch, receiver, **tracking):
     env.model = KeywordModel()
     deskbox.append(make_mail(subject="La impresora no imprime", sender="ana@example.com",
                              message_id="<user-1@example.com>"))
-    cycle(env)
+    run_cycle(env)
     return env
-
-
-def cycle(env):
-    summary, failed = poller.poll_once(env)
-    assert failed == []
-    outbox.drain(env.engine, env.config.outbound)
-    return summary
 
 
 def mails_to(receiver, address):
@@ -74,7 +67,7 @@ def test_valid_correction_is_recorded_and_rerouted(deskbox, tmp_path, monkeypatc
     before = len(receiver.messages)
     deskbox.append(team_reply(route, "HW Team <hw@example.org>", "cola: redes\ntipo: Incidente",
                               In_Reply_To=route["Message-ID"], References=route["Message-ID"]))
-    summary = cycle(env)
+    summary = run_cycle(env)
     assert summary.new_tickets == 0
     got = stored_labels(env)
     assert {(g["head"], g["label"]) for g in got} == {("queue", "network"), ("type", "incident")}
@@ -98,7 +91,7 @@ def test_valid_correction_is_recorded_and_rerouted(deskbox, tmp_path, monkeypatc
     ack = mails_to(receiver, "ana@example.com")[0]  # the user writes again: the new team gets it
     deskbox.append(make_mail(subject=f"Re: {ack['Subject']}", sender="ana@example.com",
                              body="Sigue sin imprimir.", In_Reply_To=ack["Message-ID"]))
-    cycle(env)
+    run_cycle(env)
     assert len(mails_to(receiver, "redes@example.org")) == 2
     assert len(mails_to(receiver, "hw@example.org")) == 1
 
@@ -110,7 +103,7 @@ def test_unknown_label_gets_a_reply_listing_the_valid_ones(deskbox, tmp_path, mo
     before = len(receiver.messages)
     deskbox.append(team_reply(route, "hw@example.org", "prioridad: altísima",
                               In_Reply_To=route["Message-ID"]))
-    cycle(env)
+    run_cycle(env)
     assert stored_labels(env) == []
     new = receiver.messages[before:]
     assert [m.rcpt_tos for m in new] == [["hw@example.org"]]
@@ -131,7 +124,7 @@ def test_strangers_lines_are_ignored(deskbox, tmp_path, monkeypatch, receiver):
     route = mails_to(receiver, "hw@example.org")[0]
     deskbox.append(team_reply(route, "mallory@example.net", "cola: redes",
                               In_Reply_To=route["Message-ID"]))
-    cycle(env)
+    run_cycle(env)
     assert stored_labels(env) == []
     with env.engine.connect() as conn:
         assert conn.execute(select(correction_mails)).all() == []
@@ -143,7 +136,7 @@ def test_configured_corrector_by_ticket_reference(deskbox, tmp_path, monkeypatch
     env = setup_desk(deskbox, tmp_path, monkeypatch, receiver, correctors=["jefa@example.org"])
     deskbox.append(make_mail(subject="Re: [SD-000001] la impresora", sender="jefa@example.org",
                              body="Type: service request\nQueue: Hardware\n"))
-    cycle(env)
+    run_cycle(env)
     got = {(g["head"], g["label"], g["author"]) for g in stored_labels(env)}
     assert got == {("type", "service_request", "jefa@example.org"),
                    ("queue", "hardware", "jefa@example.org")}

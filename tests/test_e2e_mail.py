@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import make_mail
-from helpers import build_env, count
+from helpers import build_env, count, run_cycle
 from smtp_receiver import Receiver
 from stubmodel import KeywordModel
 
@@ -36,13 +36,6 @@ def mail_config(deskbox, tmp_path, monkeypatch, receiver, **extra):
     env = build_env(cfg)
     env.model = KeywordModel()
     return env
-
-
-def run_cycle(env):
-    summary, failed = poller.poll_once(env)
-    assert failed == []
-    outbox.drain(env.engine, env.config.outbound)
-    return summary
 
 
 def received(receiver) -> list[email.message.EmailMessage]:
