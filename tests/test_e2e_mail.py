@@ -10,6 +10,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from conftest import make_mail
 from helpers import build_env, count, run_cycle
 from smtp_receiver import Receiver
@@ -21,6 +22,8 @@ from pipeline.schema import outbox as outbox_table
 pytestmark = pytest.mark.dovecot
 SAMPLE = Path(__file__).resolve().parents[1] / "pipeline" / "sample_mailbox" / "new"
 DIAS = ["lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"]
+# A fixed Wednesday morning in Madrid: the promised time must not depend on when CI runs.
+FIXED_NOW = datetime(2026, 12, 2, 8, 20, tzinfo=UTC)
 
 
 def mail_config(deskbox, tmp_path, monkeypatch, receiver, **extra):
@@ -61,15 +64,16 @@ def test_spanish_and_english_acks_state_the_expected_time(deskbox, tmp_path, mon
     deskbox.append(make_mail(subject="Network down on floor 3", sender="bob@example.com",
                              body="Hello, the whole third floor has no network since 9am."))
     env = mail_config(deskbox, tmp_path, monkeypatch, receiver)
-    before = datetime.now(UTC)
-    run_cycle(env)
+    with time_machine.travel(FIXED_NOW, tick=True):
+        before = datetime.now(UTC)
+        run_cycle(env)
     es, en = by_recipient(receiver, "ana@example.com"), by_recipient(receiver, "bob@example.com")
     assert len(es) == 1 and len(en) == 1
     due = (before + timedelta(minutes=30)).astimezone(ZoneInfo("Europe/Madrid"))
     es_text = es[0].get_body(("plain",)).get_content()
     en_text = en[0].get_body(("plain",)).get_content()
     assert "SD-000001" in es[0]["Subject"] and "Referencia de tu caso: SD-000001" in es_text
-    assert DIAS[due.weekday()] in es_text and f"{due:%H}:" in es_text
+    assert DIAS[due.weekday()] in es_text and f"{due.hour}:{due.minute:02d}" in es_text
     assert "Sentimos las molestias" in es_text
     assert "SD-000002" in en[0]["Subject"] and due.strftime("%A") in en_text
     for ack in (es[0], en[0]):
