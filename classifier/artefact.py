@@ -34,7 +34,7 @@ from classifier.modelsdir import (  # noqa: F401 - re-exported: callers use arte
     versions,
 )
 from classifier.predictor import TriageModel
-from classifier.training import TrainedModel
+from classifier.trained import TrainedModel
 from pipeline import __version__ as triaje_version
 from pipeline.errors import ModelError
 

@@ -30,7 +30,7 @@ def _settings(ctx: click.Context) -> tuple[ClassifierConfig, int]:
 
 def _open_model(ctx: click.Context, model_dir: str | None):
     """--model DIR is a trained model, or a models directory whose CURRENT one is used."""
-    from classifier import artefact
+    from classifier import artefact  # deferred: scikit-learn loads only when a command needs the model
 
     if model_dir is None:
         return artefact.load_current(_settings(ctx)[0].models_dir)
@@ -60,7 +60,10 @@ _model_option = click.option(
 @click.pass_context
 def train(ctx: click.Context, data: tuple[str, ...], out: str, as_json: bool) -> None:
     """Train every head found in the data, cross-validate, and write the model to DIR."""
-    from classifier import render, training
+    from classifier import (  # deferred: scikit-learn loads only when a command needs the model
+        render,
+        training,
+    )
 
     settings, _ = _settings(ctx)
     progress = not as_json and sys.stderr.isatty()
@@ -91,7 +94,11 @@ def train_summary(manifest: dict, out: str) -> dict:
 def evaluate(ctx: click.Context, data: tuple[str, ...], model_dir: str | None,
              as_json: bool) -> None:
     """Score a model on labelled data: macro-F1, per-class recall, coverage, confusion."""
-    from classifier import dataset, evaluation, render
+    from classifier import (  # deferred: scikit-learn loads only when a command needs the model
+        dataset,
+        evaluation,
+        render,
+    )
 
     model = _open_model(ctx, model_dir)
     result = evaluation.evaluate(model, dataset.load(list(data)))
@@ -109,7 +116,10 @@ def evaluate(ctx: click.Context, data: tuple[str, ...], model_dir: str | None,
 def classify(ctx: click.Context, files: tuple[str, ...], model_dir: str | None,
              as_json: bool) -> None:
     """Classify .eml files: one line (or JSON object) per file; a bad file gets an error line."""
-    from classifier import mailfiles, render
+    from classifier import (  # deferred: scikit-learn loads only when a command needs the model
+        mailfiles,
+        render,
+    )
 
     model = _open_model(ctx, model_dir)
     max_bytes = _settings(ctx)[1]
@@ -137,7 +147,7 @@ _models_dir_option = click.option(
 def model_install(ctx: click.Context, trained_dir: str, models_dir: str | None,
                   as_json: bool) -> None:
     """Copy a model trained with `triaje train --out DIR` in and make it the current one."""
-    from classifier import artefact
+    from classifier import artefact  # deferred: scikit-learn loads only when a command needs the model
 
     root = models_dir or _settings(ctx)[0].models_dir
     version = artefact.install(trained_dir, root)
@@ -153,7 +163,7 @@ def model_install(ctx: click.Context, trained_dir: str, models_dir: str | None,
 @click.pass_context
 def model_list(ctx: click.Context, models_dir: str | None, as_json: bool) -> None:
     """Versions in the models directory; the current one is marked."""
-    from classifier import artefact
+    from classifier import artefact  # deferred: scikit-learn loads only when a command needs the model
 
     root = models_dir or _settings(ctx)[0].models_dir
     current = artefact.current_version(root)

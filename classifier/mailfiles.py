@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from classifier.predictor import TriageModel
-from pipeline.parse import parse_message
+from pipeline.process.parse import parse_message
 
 DEFAULT_MAX_BYTES = 25 * 1024 * 1024
 

@@ -108,6 +108,6 @@ def _is_linear_stack(classifier) -> bool:
 
 
 def _frame(fields: dict[str, list[str]]):
-    import pandas as pd
+    import pandas as pd  # deferred: pandas loads only on the plain Pipeline path
 
     return pd.DataFrame(fields)

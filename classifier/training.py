@@ -11,37 +11,24 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sklearn.model_selection import cross_val_predict
-from sklearn.pipeline import Pipeline
 
-from classifier import dataset, model, thresholds
+from classifier import artefact, dataset, model, thresholds
 from classifier.metrics import head_metrics
-from classifier.predictor import TriageModel
+from classifier.trained import TrainedModel
 from pipeline.errors import DataError
 
 MIN_CLASS_ROWS = 6  # fewer cannot fill 3 outer folds x 3 calibration folds
 
 
-@dataclass
-class TrainedModel:
-    pipelines: dict[str, Pipeline] = field(default_factory=dict)
-    heads: dict[str, dict] = field(default_factory=dict)  # labels, threshold, rows, metrics
-    skipped: dict[str, str] = field(default_factory=dict)  # head -> why it was not trained
-
-    def predictor(self, version: str = "unsaved") -> TriageModel:
-        return TriageModel(version, self.pipelines,
-                           {h: info["threshold"] for h, info in self.heads.items()})
-
-
 def train_from_paths(paths: list[str], out_dir, target_precision: float = 0.9,
                      progress: bool = False) -> dict:
     """Train every head found in the files and write the artefact; returns the manifest."""
-    from classifier import artefact
-
     data = dataset.load(paths)
     trained = train_frame(data.frame, data.heads, target_precision, progress)
     return artefact.save(out_dir, trained, data, target_precision)
@@ -119,9 +106,6 @@ def _steps(enabled: bool, total: int) -> Iterator:
     if not enabled:
         yield lambda description, weight=1: None
         return
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     columns = (TextColumn("{task.description:<24}"), BarColumn(), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("training", total=total)

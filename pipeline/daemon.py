@@ -14,11 +14,13 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from pipeline import outbox, retrain
 from pipeline.errors import FetchError
-from pipeline.idle import IdleWatcher
-from pipeline.poller import MailboxPoller
+from pipeline.ingest.idle import IdleWatcher
+from pipeline.ingest.poller import MailboxPoller
+from pipeline.outbound import sender
+from pipeline.outbound.templatecheck import check_templates
 from pipeline.services import Services
+from pipeline.tracking import retrain
 
 log = logging.getLogger("triaje.daemon")
 MISFIRE_GRACE = 30
@@ -50,7 +52,7 @@ class Sender(threading.Thread):
 
     def drain_once(self) -> None:
         try:
-            outbox.drain(self.env.engine, self.env.config.outbound, stop=self.env.stop)
+            sender.drain(self.env.engine, self.env.config.outbound, stop=self.env.stop)
         except Exception:
             if not self.failing:
                 log.exception("outbox drain failed; the rows stay queued")
@@ -74,8 +76,6 @@ def warm_up(env: Services) -> None:
     language detector and compiles the templates (the first message's ack came 0.8 s
     later than the rest without it) and reports a broken site template at start, not
     at the first mail. The daemon runs anyway: ingest must not stop over a template."""
-    from pipeline.templatecheck import check_templates
-
     try:
         check_templates(env.config.outbound)
     except Exception as exc:

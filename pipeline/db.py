@@ -16,6 +16,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything stored here is UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def make_engine(url: str) -> Engine:
     """An engine with the SQLite settings a daemon needs: WAL, a busy timeout, FK checks."""
     if url.startswith("sqlite"):

@@ -10,7 +10,10 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
+from sqlalchemy import select
+
 from pipeline.resources import bundled_path
+from pipeline.schema import inbound, outbox, predictions, tickets
 
 CONFIG_TEMPLATE = """\
 # Written by `triaje demo`: the offline demo, processing the bundled sample Maildir.
@@ -76,7 +79,10 @@ def write_config(workdir: Path) -> Path:
 
 def ensure_model(models_dir: str, progress: bool) -> str:
     """Train on the bundled seed set when no model is installed; returns the version."""
-    from classifier import artefact, training
+    from classifier import (  # deferred: scikit-learn loads only when a command needs the model
+        artefact,
+        training,
+    )
 
     current = artefact.current_version(models_dir)
     if current is not None:
@@ -88,9 +94,6 @@ def ensure_model(models_dir: str, progress: bool) -> str:
 
 def ticket_rows(engine) -> list[dict]:
     """One row per processed message: what was understood and what was sent, for the summary."""
-    from sqlalchemy import select
-
-    from pipeline.schema import inbound, outbox, predictions, tickets
 
     with engine.connect() as conn:
         messages = conn.execute(select(

@@ -18,6 +18,9 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+# inbound.state: stored, not yet processed / registered as a ticket / a stage failed
+FETCHED, PROCESSED, QUARANTINED = "fetched", "processed", "quarantined"
+
 mailbox_state = Table(
     "mailbox_state", metadata,
     Column("mailbox", String(200), primary_key=True),

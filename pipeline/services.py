@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from classifier import modelsdir
 from pipeline.config import Config
 from pipeline.db import open_database
 
@@ -29,13 +30,11 @@ class Services:
 
 def load_model(config: Config) -> Any | None:
     """The current model, or None (then every message goes to triage) with a warning."""
-    from classifier import modelsdir
-
     if modelsdir.current_version(config.classifier.models_dir) is None:
         log.warning("no model in %s: messages are registered without predictions and sent to "
                     "triage; run `triaje train` or `triaje demo`", config.classifier.models_dir)
         return None
-    from classifier import artefact  # scikit-learn and friends: only with a model
+    from classifier import artefact  # deferred: scikit-learn and friends, only with a model
 
     return artefact.load_current(config.classifier.models_dir)
 

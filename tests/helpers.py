@@ -5,7 +5,9 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from pipeline import config as configmod
-from pipeline import outbox, poller, services
+from pipeline import services
+from pipeline.ingest import poller
+from pipeline.outbound import sender
 from pipeline.schema import inbound, tickets
 
 
@@ -27,5 +29,5 @@ def run_cycle(env: services.Services) -> object:
     """One poll of every mailbox (all reachable), then one outbox drain, as the daemon does."""
     summary, failed = poller.poll_once(env)
     assert failed == []
-    outbox.drain(env.engine, env.config.outbound)
+    sender.drain(env.engine, env.config.outbound)
     return summary

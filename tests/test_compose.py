@@ -10,14 +10,15 @@ from datetime import timedelta
 from email import policy
 from email.parser import BytesHeaderParser
 
+import outgoing
 import pytest
 
-from pipeline import compose, outbox
 from pipeline.config import from_dict
 from pipeline.db import open_database, utcnow
-from pipeline.parse import parse_message
+from pipeline.outbound import admin, queue
+from pipeline.outbound.templatecheck import Guess, sample_context, sample_raw
+from pipeline.process.parse import parse_message
 from pipeline.schema import inbound, tickets
-from pipeline.templatecheck import Guess, sample_context, sample_raw
 
 CONFIG = {
     "smtp": {"url": "smtp://127.0.0.1:2525", "from": "Mesa de servicio <desk@example.org>",
@@ -65,7 +66,7 @@ def seed(engine, requester: str = "ana@example.org") -> tuple[int, int]:
 
 def test_ack_headers_are_rfc3834_clean_and_thread_to_the_user_message():
     cfg = outbound()
-    ack, route_mail = compose.build_mails(cfg, sample_context("es"))
+    ack, route_mail = outgoing.build_mails(cfg, sample_context("es"))
     msg = message(ack.raw)
     assert header_names(ack.raw) == ACK_HEADERS
     assert msg["Auto-Submitted"] == "auto-replied"
@@ -93,7 +94,7 @@ def test_routing_mail_attaches_the_original_byte_for_byte():
            "Content-Transfer-Encoding: 8bit\r\n\r\nLa impresora no va, ¿podéis mirarlo?\r\n"
            ".\r\n--===============0000000000000000000==\r\nFrom here on\r\n").encode()
     ctx = sample_context("es", raw=raw)
-    route_mail = compose.build_mails(outbound(), ctx)[1]
+    route_mail = outgoing.build_mails(outbound(), ctx)[1]
     attached = next(message(route_mail.raw).iter_attachments())
     assert attached.get_content_type() == "message/rfc822"
     assert attached["Content-Transfer-Encoding"] == "8bit"
@@ -120,7 +121,7 @@ def test_hostile_subject_cannot_add_a_header(name):
     raw = (b"From: Ana <ana@example.org>\r\nTo: desk@example.org\r\nSubject: " + subject +
            b"\r\nMessage-ID: <h1@example.org>\r\n\r\nHola\r\n")
     ctx = sample_context("es", raw=raw)
-    mails = compose.build_mails(outbound(), ctx)
+    mails = outgoing.build_mails(outbound(), ctx)
     assert [m.kind for m in mails] == ["ack", "route"]
     for mail in mails:
         names = header_names(mail.raw)
@@ -135,13 +136,13 @@ def test_subject_with_raw_line_breaks_in_the_record_cannot_add_a_header():
     ctx = sample_context("en")
     evil = "Hi\r\nBcc: evil@example.net\nX-Evil: 1\r\n\r\nbody"
     ctx = replace(ctx, parsed=replace(ctx.parsed, subject=evil))
-    for mail in compose.build_mails(outbound(), ctx):
+    for mail in outgoing.build_mails(outbound(), ctx):
         assert "bcc" not in header_names(mail.raw) and "x-evil" not in header_names(mail.raw)
         assert "Hi Bcc: evil@example.net X-Evil: 1 body" in message(mail.raw)["Subject"]
 
 
 def test_no_ack_for_automatic_messages_but_the_team_is_told():
-    result = compose.compose(outbound(), sample_context("es", automatic=True))
+    result = outgoing.compose(outbound(), sample_context("es", automatic=True))
     assert [m.kind for m in result.mails] == ["route"]
     assert any("automatic" in reason for reason in result.skipped)
 
@@ -150,21 +151,21 @@ def test_no_ack_for_automatic_messages_but_the_team_is_told():
                                     "agent@example.org", "AGENT@example.org"])
 def test_never_an_ack_to_our_own_addresses(sender):
     ctx = sample_context("es", raw=sample_raw("es", sender=sender))
-    result = compose.compose(outbound(), ctx)
+    result = outgoing.compose(outbound(), ctx)
     assert "ack" not in [m.kind for m in result.mails]
     assert any("own addresses" in reason for reason in result.skipped)
 
 
 def test_routing_never_targets_the_desk_mailbox_itself():
     data = dict(CONFIG, routing={"default": "desk@example.org"})
-    result = compose.compose(from_dict(data).outbound, sample_context("es"))
+    result = outgoing.compose(from_dict(data).outbound, sample_context("es"))
     assert [m.kind for m in result.mails] == ["ack"]
     assert any("no routing mail" in reason for reason in result.skipped)
 
 
 def test_followup_gets_no_ack_and_is_forwarded_to_the_owner_team():
     ctx = sample_context("es", is_followup=True, owner_team=("n2@example.org",))
-    result = compose.compose(outbound(), ctx)
+    result = outgoing.compose(outbound(), ctx)
     assert [(m.kind, m.recipients) for m in result.mails] == [("forward", ("n2@example.org",))]
     forward = message(result.mails[0].raw)
     assert forward["Auto-Submitted"] == "auto-generated"
@@ -173,7 +174,7 @@ def test_followup_gets_no_ack_and_is_forwarded_to_the_owner_team():
 
 def test_followup_note_when_configured():
     ctx = sample_context("en", is_followup=True, owner_team=("n2@example.org",))
-    mails = compose.build_mails(outbound(followup_note=True), ctx)
+    mails = outgoing.build_mails(outbound(followup_note=True), ctx)
     assert [m.kind for m in mails] == ["forward", "followup"]
     note = message(mails[1].raw)
     assert note["Auto-Submitted"] == "auto-replied" and note["To"] == "ana@example.org"
@@ -182,14 +183,14 @@ def test_followup_note_when_configured():
 
 def test_automatic_followup_is_not_forwarded_unless_asked():
     ctx = sample_context("es", is_followup=True, automatic=True, owner_team=("n2@example.org",))
-    assert compose.build_mails(outbound(followup_note=True), ctx) == []
-    mails = compose.build_mails(outbound(forward_automatic=True, followup_note=True), ctx)
+    assert outgoing.build_mails(outbound(followup_note=True), ctx) == []
+    mails = outgoing.build_mails(outbound(forward_automatic=True, followup_note=True), ctx)
     assert [m.kind for m in mails] == ["forward"]
 
 
 def test_followup_without_owner_team_uses_the_routing_rules():
     ctx = sample_context("es", is_followup=True)
-    mails = compose.build_mails(outbound(), ctx)
+    mails = outgoing.build_mails(outbound(), ctx)
     assert [(m.kind, m.recipients) for m in mails] == [("forward", ("n1@example.org",))]
 
 
@@ -200,25 +201,25 @@ def test_recipient_limit_counts_the_outbox_in_compose_and_in_enqueue(engine):
         ticket_id, inbound_id = seed(engine)
         ctx = sample_context("es", ticket_id=ticket_id, inbound_id=inbound_id)
         with engine.begin() as conn:
-            result = compose.compose(cfg, ctx, conn)
-            outbox.enqueue(conn, result.mails)
+            result = outgoing.compose(cfg, ctx, conn)
+            queue.enqueue(conn, outgoing.planned(result.mails))
         acks += sum(m.kind == "ack" for m in result.mails)
         assert "route" in [m.kind for m in result.mails]  # the team always hears about it
     assert acks == 3
     assert "limit 3" in result.skipped[0]
     # without a connection compose cannot count, but enqueue still refuses the ack
     ticket_id, inbound_id = seed(engine)
-    mails = compose.build_mails(cfg, sample_context("es", ticket_id=ticket_id,
+    mails = outgoing.build_mails(cfg, sample_context("es", ticket_id=ticket_id,
                                                     inbound_id=inbound_id))
     with engine.begin() as conn:
-        queued = outbox.enqueue_detailed(conn, mails)
+        queued = queue.enqueue_detailed(conn, outgoing.planned(mails))
     assert len(queued.ids) == 1 and "limit 3" in queued.skipped[0]
     # another sender is not affected
     ticket_id, inbound_id = seed(engine, "bob@example.org")
     ctx = sample_context("es", raw=sample_raw("es", sender="bob@example.org"),
                          ticket_id=ticket_id, inbound_id=inbound_id)
     with engine.begin() as conn:
-        assert "ack" in [m.kind for m in compose.compose(cfg, ctx, conn).mails]
+        assert "ack" in [m.kind for m in outgoing.compose(cfg, ctx, conn).mails]
 
 
 def test_recipient_limit_window_expires(engine):
@@ -226,12 +227,12 @@ def test_recipient_limit_window_expires(engine):
     ticket_id, inbound_id = seed(engine)
     ctx = sample_context("es", ticket_id=ticket_id, inbound_id=inbound_id)
     with engine.begin() as conn:
-        outbox.enqueue(conn, compose.build_mails(cfg, ctx, conn))
+        queue.enqueue(conn, outgoing.planned(outgoing.build_mails(cfg, ctx, conn)))
     ticket_id, inbound_id = seed(engine)
     later = replace(ctx, ticket_id=ticket_id, inbound_id=inbound_id)
     with engine.begin() as conn:
-        assert "ack" not in [m.kind for m in compose.build_mails(cfg, later, conn)]
-        result = compose.compose(cfg, later, conn, now=utcnow() + timedelta(seconds=61))
+        assert "ack" not in [m.kind for m in outgoing.build_mails(cfg, later, conn)]
+        result = outgoing.compose(cfg, later, conn, now=utcnow() + timedelta(seconds=61))
         assert "ack" in [m.kind for m in result.mails]
 
 
@@ -240,50 +241,50 @@ def test_one_message_never_gets_two_acks(engine):
     ticket_id, inbound_id = seed(engine)
     ctx = sample_context("es", ticket_id=ticket_id, inbound_id=inbound_id)
     with engine.begin() as conn:
-        first = outbox.enqueue(conn, compose.build_mails(cfg, ctx, conn))
+        first = queue.enqueue(conn, outgoing.planned(outgoing.build_mails(cfg, ctx, conn)))
     with engine.begin() as conn:  # the same message processed again (a retry, a restart)
-        again = outbox.enqueue_detailed(conn, compose.build_mails(cfg, ctx, conn))
+        again = queue.enqueue_detailed(conn, outgoing.planned(outgoing.build_mails(cfg, ctx, conn)))
     assert len(first) == 2 and again.ids == []
     assert all("already has" in reason for reason in again.skipped)
-    assert [r["kind"] for r in outbox.list_rows(engine)] == ["route", "ack"]
+    assert [r["kind"] for r in admin.list_rows(engine)] == ["route", "ack"]
 
 
 def test_enqueue_does_not_commit(engine):
     ticket_id, inbound_id = seed(engine)
-    mails = compose.build_mails(outbound(), sample_context("es", ticket_id=ticket_id,
+    mails = outgoing.build_mails(outbound(), sample_context("es", ticket_id=ticket_id,
                                                            inbound_id=inbound_id))
     with engine.connect() as conn:
         transaction = conn.begin()
-        assert len(outbox.enqueue(conn, mails)) == 2
+        assert len(queue.enqueue(conn, outgoing.planned(mails))) == 2
         transaction.rollback()
-    assert outbox.list_rows(engine) == []
+    assert admin.list_rows(engine) == []
 
 
 def test_reply_subject_keeps_one_tag_and_one_re():
     raw = sample_raw("es", subject="RE: [SD-000123] No puedo imprimir")
-    ack = compose.build_mails(outbound(), sample_context("es", raw=raw))[0]
+    ack = outgoing.build_mails(outbound(), sample_context("es", raw=raw))[0]
     assert message(ack.raw)["Subject"] == "[SD-000123] RE: No puedo imprimir"
-    empty = compose.build_mails(outbound(), sample_context("en", raw=sample_raw("en", subject="")))
+    empty = outgoing.build_mails(outbound(), sample_context("en", raw=sample_raw("en", subject="")))
     assert message(empty[0].raw)["Subject"] == "[SD-000123] Re: (no subject)"
 
 
 def test_unusable_sender_address_gets_no_ack():
     raw = sample_raw("es").replace(b"<ana@example.org>", b"<ana>")
-    result = compose.compose(outbound(), sample_context("es", raw=raw))
+    result = outgoing.compose(outbound(), sample_context("es", raw=raw))
     assert [m.kind for m in result.mails] == ["route"]
     assert parse_message(raw).from_addr == "ana"
 
 
 def test_predictions_needing_review_send_triage_not_route():
     ctx = sample_context("es", predictions={"type": Guess("incident", 0.3, True)})
-    kinds = [(m.kind, m.recipients) for m in compose.build_mails(outbound(), ctx)]
+    kinds = [(m.kind, m.recipients) for m in outgoing.build_mails(outbound(), ctx)]
     assert kinds == [("ack", ("ana@example.org",)), ("triage", ("triage@example.org",))]
 
 
 def test_original_with_overlong_lines_travels_base64_encoded():
     raw = (b"From: Ana <ana@example.org>\r\nSubject: long\r\nMessage-ID: <long@example.org>\r\n\r\n"
            + b"x" * 5000 + b"\r\n")
-    route_mail = compose.build_mails(outbound(), sample_context("es", raw=raw))[1]
+    route_mail = outgoing.build_mails(outbound(), sample_context("es", raw=raw))[1]
     assert max(len(line) for line in route_mail.raw.split(b"\r\n")) <= 998
     attached = next(message(route_mail.raw).iter_attachments())
     assert attached.get_filename() == "original.eml"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from pipeline import config as configmod
+from pipeline.config.secrets import read_secret
 from pipeline.errors import ConfigError, SecretError
-from pipeline.secrets import read_secret
 
 ISSUE_EXAMPLE = """
 [database]

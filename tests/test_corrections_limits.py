@@ -8,7 +8,7 @@ from conftest import make_mail
 from sqlalchemy import select
 from test_labels import desk_with_mail
 
-from pipeline import poller
+from pipeline.ingest import poller
 from pipeline.schema import correction_mails
 from pipeline.schema import outbox as outbox_table
 

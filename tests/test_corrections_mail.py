@@ -13,10 +13,10 @@ from smtp_receiver import Receiver
 from sqlalchemy import select
 from stubmodel import KeywordModel
 
-from pipeline import labels
 from pipeline.schema import correction_mails, inbound
 from pipeline.schema import labels as labels_table
 from pipeline.schema import outbox as outbox_table
+from pipeline.tracking import labels
 
 pytestmark = pytest.mark.dovecot
 

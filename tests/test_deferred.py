@@ -13,14 +13,16 @@ from email import policy
 import pytest
 from sqlalchemy import select
 
-from pipeline import compose, outbox
 from pipeline.config import from_dict
 from pipeline.db import open_database, utcnow
-from pipeline.deferred import StoredPrediction, render_queued
-from pipeline.parse import parse_message
+from pipeline.outbound import admin, planner, queue, sender
+from pipeline.outbound.compose import compose
+from pipeline.outbound.mail import MailContext
+from pipeline.outbound.materialise import StoredPrediction, load_planned
+from pipeline.outbound.templatecheck import sample_context
+from pipeline.process.parse import parse_message
 from pipeline.schema import inbound, predictions, tickets
 from pipeline.schema import outbox as outbox_table
-from pipeline.templatecheck import sample_context
 
 try:
     from tests.smtp_receiver import Receiver, smtp_receiver
@@ -50,7 +52,7 @@ def engine(tmp_path):
     return open_database(f"sqlite:///{tmp_path / 'triaje.db'}")
 
 
-def stored_case(engine) -> compose.MailContext:
+def stored_case(engine) -> MailContext:
     """A processed message as the write stages leave it: inbound row, ticket, predictions."""
     now, key = utcnow(), uuid.uuid4().hex
     with engine.begin() as conn:
@@ -71,9 +73,14 @@ def stored_case(engine) -> compose.MailContext:
 
 def queue_planned(engine, cfg, ctx) -> dict[str, int]:
     with engine.begin() as conn:
-        mails = compose.plan_mails(cfg, ctx, conn)
-        ids = outbox.enqueue_detailed(conn, mails, T0).ids
+        mails = planner.plan_mails(cfg, ctx, conn)
+        ids = queue.enqueue_detailed(conn, mails, T0).ids
     return {mail.kind: row_id for mail, row_id in zip(mails, ids, strict=True)}
+
+
+def from_row(conn, cfg, stored) -> bytes:
+    """What the sender composes for a queued row (sender._materialise)."""
+    return compose(cfg, *load_planned(conn, stored))
 
 
 def row(engine, row_id: int):
@@ -84,17 +91,15 @@ def row(engine, row_id: int):
 def test_rendering_later_gives_the_bytes_rendering_now_would(engine):
     cfg = outbound()
     ctx = stored_case(engine)
-    drafts, skipped = compose.draft_mails(cfg, ctx)
+    drafts, skipped = planner.draft_mails(cfg, ctx)
     assert skipped == [] and [d.kind for d in drafts] == ["ack", "triage"]
     with engine.begin() as conn:
         for draft in drafts:
-            planned = compose.OutgoingMail(draft.kind, draft.recipients, draft.message_id, None,
-                                           ctx.ticket_id, ctx.inbound_id,
-                                           plan=compose.plan_json(ctx, draft))
-            row_id = outbox.enqueue(conn, [planned])[0]
+            planned = planner.outgoing(cfg, ctx, draft)
+            row_id = queue.enqueue(conn, [planned])[0]
             stored = conn.execute(select(outbox_table).where(outbox_table.c.id == row_id)).one()
             assert stored.raw is None and '"ticket_ref": "SD-000042"' in stored.plan
-            assert render_queued(conn, cfg, stored) == compose.render_draft(cfg, ctx, draft)
+            assert from_row(conn, cfg, stored) == compose(cfg, ctx, draft)
 
 
 def test_planned_mails_are_rendered_once_and_resent_unchanged(engine):
@@ -102,14 +107,14 @@ def test_planned_mails_are_rendered_once_and_resent_unchanged(engine):
     cfg = outbound(receiver.url)
     ids = queue_planned(engine, cfg, stored_case(engine))
     assert all(row(engine, i).raw is None for i in ids.values())
-    assert outbox.drain(engine, cfg, now=T0) == outbox.DrainResult(retried=1)
+    assert sender.drain(engine, cfg, now=T0) == sender.DrainResult(retried=1)
     first = row(engine, ids["ack"])
     assert first.raw is not None and first.state == "queued"
     assert b"[SD-000042] Re: Impresora" in first.raw and b"In-Reply-To: <m-1@example.org>" in first.raw
     receiver.start()
     try:
         later = T0 + dt.timedelta(hours=1)
-        assert outbox.drain(engine, cfg, now=later) == outbox.DrainResult(sent=2)
+        assert sender.drain(engine, cfg, now=later) == sender.DrainResult(sent=2)
         got = {m.rcpt_tos[0]: m.data for m in receiver.messages}
     finally:
         receiver.stop()
@@ -126,7 +131,7 @@ def test_a_template_that_cannot_render_fails_its_row_and_retry_sends_it(engine, 
     (site / "ack" / "es.txt.j2").write_text("Hola {{ no_such_variable }}\n", encoding="utf-8")
     ids = queue_planned(engine, outbound(smtp_receiver.url, str(site)), stored_case(engine))
     broken = outbound(smtp_receiver.url, str(site))
-    assert outbox.drain(engine, broken, now=T0) == outbox.DrainResult(sent=1, failed=1)
+    assert sender.drain(engine, broken, now=T0) == sender.DrainResult(sent=1, failed=1)
     failed = row(engine, ids["ack"])
     assert failed.state == "failed" and failed.raw is None
     assert "cannot render" in failed.last_error and "no_such_variable" in failed.last_error
@@ -134,8 +139,8 @@ def test_a_template_that_cannot_render_fails_its_row_and_retry_sends_it(engine, 
 
     (site / "ack" / "es.txt.j2").write_text("Hola {{ sender_name }}, caso {{ ticket_ref }}\n",
                                             encoding="utf-8")
-    assert outbox.retry(engine, [ids["ack"]], now=T0) == 1
-    assert outbox.drain(engine, broken, now=T0) == outbox.DrainResult(sent=1)
+    assert admin.retry(engine, [ids["ack"]], now=T0) == 1
+    assert sender.drain(engine, broken, now=T0) == sender.DrainResult(sent=1)
     ack = [m for m in smtp_receiver.messages if m.rcpt_tos == ["ana@example.org"]]
     assert len(ack) == 1 and b"caso SD-000042" in ack[0].data
 
@@ -151,12 +156,12 @@ def test_an_oversized_message_is_rendered_from_the_same_truncated_parse(engine):
     ctx = replace(case, raw=big, parsed=parse_message(big, 4096))
     assert "COLA-FINAL" not in ctx.parsed.text and ctx.parsed.notes
     with engine.begin() as conn:
-        mails = compose.plan_mails(cfg, ctx, conn, parse_limit=4096)
-        ids = outbox.enqueue(conn, mails)
+        mails = planner.plan_mails(cfg, ctx, conn, parse_limit=4096)
+        ids = queue.enqueue(conn, mails)
     triage = next(m for m, i in zip(mails, ids, strict=True) if m.kind == "triage")
     row_id = ids[mails.index(triage)]
     with engine.connect() as conn:
-        rendered = render_queued(conn, cfg, row(engine, row_id))
+        rendered = from_row(conn, cfg, row(engine, row_id))
     text = email.message_from_bytes(rendered, policy=policy.default).get_body(("plain",))
     assert "COLA-FINAL" not in text.get_content()
     assert rendered.count(b"COLA-FINAL") == 1  # only inside the attached original
@@ -166,16 +171,15 @@ def test_a_database_error_while_rendering_leaves_the_row_queued(engine, monkeypa
     """Only a rendering error fails a row; a locked database is retried after the lease."""
     from sqlalchemy.exc import OperationalError
 
-    from pipeline import deferred
 
     ids = queue_planned(engine, outbound(), stored_case(engine))
 
     def locked(conn, row):
         raise OperationalError("SELECT raw FROM inbound", {}, Exception("database is locked"))
 
-    monkeypatch.setattr(deferred, "load_planned", locked)
+    monkeypatch.setattr(sender, "load_planned", locked)
     with pytest.raises(OperationalError):
-        outbox.drain(engine, outbound(), now=T0)
+        sender.drain(engine, outbound(), now=T0)
     ack = row(engine, ids["ack"])
     assert (ack.state, ack.raw, ack.attempts) == ("queued", None, 1)
 
@@ -188,6 +192,6 @@ def test_a_row_whose_rendering_keeps_killing_the_process_is_given_up(engine, smt
     with engine.begin() as conn:
         conn.execute(outbox_table.update().where(outbox_table.c.id == ids["ack"])
                      .values(attempts=cfg.max_attempts))
-    assert outbox.drain(engine, cfg, now=T0) == outbox.DrainResult(sent=1, failed=1)
+    assert sender.drain(engine, cfg, now=T0) == sender.DrainResult(sent=1, failed=1)
     ack = row(engine, ids["ack"])
     assert ack.state == "failed" and "died while rendering" in ack.last_error

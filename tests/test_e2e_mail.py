@@ -16,7 +16,8 @@ from helpers import build_env, count, run_cycle
 from smtp_receiver import Receiver
 from stubmodel import KeywordModel
 
-from pipeline import outbox, poller
+from pipeline.ingest import poller
+from pipeline.outbound import sender
 from pipeline.schema import outbox as outbox_table
 
 pytestmark = pytest.mark.dovecot
@@ -128,13 +129,13 @@ def test_smtp_down_then_up_sends_each_mail_once(deskbox, tmp_path, monkeypatch):
     env = mail_config(deskbox, tmp_path, monkeypatch, server)
     summary, _ = poller.poll_once(env)
     assert summary.new_tickets == 1
-    first = outbox.drain(env.engine, env.config.outbound)  # nothing listening
+    first = sender.drain(env.engine, env.config.outbound)  # nothing listening
     assert first.sent == 0
     server.start()
     try:
         later = datetime.now(UTC) + timedelta(hours=2)  # past any backoff
-        outbox.drain(env.engine, env.config.outbound, now=later)
-        outbox.drain(env.engine, env.config.outbound, now=later + timedelta(hours=2))
+        sender.drain(env.engine, env.config.outbound, now=later)
+        sender.drain(env.engine, env.config.outbound, now=later + timedelta(hours=2))
         ids = [m["Message-ID"] for m in received(server)]
     finally:
         server.stop()

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.guard import header_reason
-from pipeline.parse import parse_message
+from pipeline.process.guard import header_reason
+from pipeline.process.parse import parse_message
 
 FIXTURES = Path(__file__).parent / "fixtures"
 USER_MAIL = (FIXTURES / "desk" / "plain-request-es.eml").read_bytes()

@@ -25,10 +25,11 @@ from helpers import build_env
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline import inboundstore, runner
 from pipeline.db import utcnow
 from pipeline.errors import ParseError
-from pipeline.parse import ParsedMessage, parse_message
+from pipeline.ingest import rawstore
+from pipeline.process import runner
+from pipeline.process.parse import ParsedMessage, parse_message
 from pipeline.schema import inbound
 
 MAX_BYTES = 25 * 1024 * 1024
@@ -169,7 +170,7 @@ def env(tmp_path_factory):
                      "outbox": {"from": "Mesa <desk@example.org>", "recipient_limit": 1_000_000},
                      "routing": {"default": ["n1@example.org"]}})
     with env.engine.begin() as conn:  # warm up (lazy imports, language models) before timing
-        warm = inboundstore.store_raw(conn, inboundstore.Origin("fuzz", "INBOX"), REAL[-1])
+        warm = rawstore.store_raw(conn, rawstore.Origin("fuzz", "INBOX"), REAL[-1])
     runner.process_ids(env, [warm])
     return env
 
@@ -181,8 +182,8 @@ def env(tmp_path_factory):
 def test_malformed_real_messages_through_the_runner(env, raw):
     """Stored, run through every stage: processed or quarantined, never an exception."""
     with env.engine.begin() as conn:
-        origin = inboundstore.Origin("fuzz", "INBOX", source_key=uuid.uuid4().hex)
-        inbound_id = inboundstore.store_raw(conn, origin, raw)
+        origin = rawstore.Origin("fuzz", "INBOX", source_key=uuid.uuid4().hex)
+        inbound_id = rawstore.store_raw(conn, origin, raw)
         if inbound_id is None:  # same Message-ID as an earlier example: store it anyway
             inbound_id = conn.execute(inbound.insert().values(
                 mailbox="fuzz", folder="INBOX", dedupe_key=uuid.uuid4().hex, raw=raw,

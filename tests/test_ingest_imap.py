@@ -9,10 +9,11 @@ import pytest
 from conftest import make_mail
 from helpers import build_env, count, inbound_rows
 
-from pipeline import poller, stages
 from pipeline.errors import FetchError
-from pipeline.imapconn import ImapConnection
-from pipeline.poller import MailboxPoller
+from pipeline.ingest import poller
+from pipeline.ingest.imapconn import ImapConnection
+from pipeline.ingest.poller import MailboxPoller
+from pipeline.process import stages
 from pipeline.schema import inbound, tickets
 
 pytestmark = pytest.mark.dovecot
@@ -159,23 +160,23 @@ def test_unprocessable_message_is_quarantined_and_the_rest_registered(
     for subject in ("uno", "BOOM", "tres"):
         deskbox.append(make_mail(subject=subject))
     env = build_env(deskbox.config(tmp_path, monkeypatch))
-    real = stages.stage_guard
+    real = stages.guard.stage_guard
 
     def exploding_guard(work, env):
         if work.parsed and work.parsed.subject == "BOOM":
             raise ValueError("simulated guard failure")
         real(work, env)
 
-    monkeypatch.setattr(stages, "READ_STAGES", (("parse", stages.stage_parse),
+    monkeypatch.setattr(stages, "READ_STAGES", (("parse", stages.parse.stage_parse),
                                                 ("guard", exploding_guard)))
     summary = poll(env)
     assert (summary.new_tickets, summary.quarantined) == (2, 1)
     bad = [r for r in inbound_rows(env) if r["state"] == "quarantined"]
     assert bad[0]["stage"] == "guard" and "simulated guard failure" in bad[0]["reason"]
     assert b"Subject: BOOM" in bad[0]["raw"]
-    from pipeline import quarantine
+    from pipeline.process import quarantine
 
-    monkeypatch.setattr(stages, "READ_STAGES", (("parse", stages.stage_parse),))
+    monkeypatch.setattr(stages, "READ_STAGES", (("parse", stages.parse.stage_parse),))
     assert quarantine.retry(env, None).new_tickets == 1
     assert quarantine.list_rows(env.engine) == []
 

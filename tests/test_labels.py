@@ -17,11 +17,12 @@ from sqlalchemy import select
 from stubmodel import KeywordModel
 
 from classifier import dataset
-from pipeline import labels, poller
 from pipeline.cli import main
-from pipeline.corrections import parse_lines
+from pipeline.ingest import poller
 from pipeline.schema import inbound, tickets
 from pipeline.schema import labels as labels_table
+from pipeline.tracking import labels
+from pipeline.tracking.corrections import parse_lines
 
 SUBJECTS = ("Red caída en la planta 2", "La impresora no imprime", "Pregunta sobre vacaciones",
             "Impresora rara, no sé qué pasa", "Gracias por todo", "Solicito acceso a la carpeta")

@@ -9,7 +9,7 @@ import time
 from conftest import make_mail
 from helpers import build_env, count, inbound_rows
 
-from pipeline import poller
+from pipeline.ingest import poller
 
 
 def config(tmp_path, start="all"):

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from helpers import build_env
 
-from pipeline import audit, labels, metrics, review
 from pipeline.schema import audit_sample, inbound, predictions, tickets
+from pipeline.tracking import auditsample, labels, metrics, review
 
 TZ = "Europe/Madrid"
 CLASSES = {"type": ["incident", "service_request", "inquiry", "complaint"],
@@ -171,13 +171,13 @@ def test_corrections_by_source(history):
 
 def test_wilson_bounds_solve_the_score_equation():
     for errors, n in ((0, 10), (3, 40), (25, 50), (40, 40), (7, 1000)):
-        interval = audit.wilson(errors, n)
+        interval = auditsample.wilson(errors, n)
         p = errors / n
         for bound in (interval.low, interval.high):
             if 0 < bound < 1:  # (p - b)^2 = z^2 b (1 - b) / n
-                assert (p - bound) ** 2 == pytest.approx(audit.Z95**2 * bound * (1 - bound) / n)
+                assert (p - bound) ** 2 == pytest.approx(auditsample.Z95**2 * bound * (1 - bound) / n)
         assert interval.low <= p <= interval.high
-    assert audit.wilson(0, 0).rate is None
+    assert auditsample.wilson(0, 0).rate is None
 
 
 def test_audit_estimate_covers_a_known_error_rate(tmp_path):
@@ -195,7 +195,7 @@ def test_audit_estimate_covers_a_known_error_rate(tmp_path):
                      "preds": {"type": (label, 0.95, False)}, "real": truth})
     ids = store(env, spec)
     with env.engine.begin() as conn:
-        drawn = [audit.register(conn, mid, f"mid:<s{k + 1}@example.com>", 0.1)
+        drawn = [auditsample.register(conn, mid, f"mid:<s{k + 1}@example.com>", 0.1)
                  for k, mid in enumerate(ids)]
     for k, mid in enumerate(ids):
         if drawn[k]:

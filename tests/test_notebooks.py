@@ -14,8 +14,9 @@ from nbclient import NotebookClient
 from sqlalchemy import select
 from stubmodel import KeywordModel
 
-from pipeline import labels, poller, report
+from pipeline.ingest import poller
 from pipeline.schema import inbound, predictions
+from pipeline.tracking import labels, report
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 pytestmark = pytest.mark.slow

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from pipeline import compose, outbox
 from pipeline.config import from_dict
-from pipeline.db import open_database, utcnow
+from pipeline.db import as_utc, open_database, utcnow
 from pipeline.errors import ConfigError
-from pipeline.schema import inbound, tickets
+from pipeline.outbound import admin, planner, queue, sender
+from pipeline.outbound.templatecheck import sample_context
+from pipeline.schema import inbound, predictions, tickets
 from pipeline.schema import outbox as outbox_table
-from pipeline.templatecheck import sample_context
 
 try:
     from tests.smtp_receiver import Receiver, free_port, smtp_receiver
@@ -40,29 +40,35 @@ def engine(tmp_path):
     return open_database(f"sqlite:///{tmp_path / 'triaje.db'}")
 
 
-def seed(engine) -> tuple[int, int]:
+def seed(engine, raw: bytes = b"x", guesses: dict | None = None) -> tuple[int, int]:
+    """A ticket and its processed message (raw bytes and predictions), as the sender reads them."""
     now, key = utcnow(), uuid.uuid4().hex
     with engine.begin() as conn:
         ticket_id = conn.execute(tickets.insert().values(
             ref=f"SD-{key[:8]}", mailbox="desk", subject="s", requester="ana@example.org",
             language="es", status="open", created_at=now, updated_at=now)).inserted_primary_key[0]
         inbound_id = conn.execute(inbound.insert().values(
-            mailbox="desk", folder="INBOX", dedupe_key=key, raw=b"x", size=1, state="processed",
-            attempts=0, received_at=now, server_done=False,
+            mailbox="desk", folder="INBOX", dedupe_key=key, raw=raw, size=len(raw),
+            state="processed", attempts=0, received_at=now, server_done=False,
             ticket_id=ticket_id)).inserted_primary_key[0]
+        for head, guess in (guesses or {}).items():
+            conn.execute(predictions.insert().values(
+                inbound_id=inbound_id, head=head, label=guess.label, confidence=guess.confidence,
+                needs_review=guess.needs_review, model_version="m1", created_at=now))
     return ticket_id, inbound_id
 
 
 def queue_mails(engine, cfg, now=T0) -> list[int]:
     """Compose the ack and routing mail of one message and queue them, like the daemon does."""
-    ticket_id, inbound_id = seed(engine)
     raw = ("From: Ana <ana@example.org>\r\nTo: desk@example.org\r\nSubject: Impresora\r\n"
            "Message-ID: <m-" + uuid.uuid4().hex + "@example.org>\r\nContent-Type: text/plain; "
            "charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nNo imprime, ¿podéis mirarlo?"
            "\r\n.\r\n..dos puntos\r\n").encode()
-    ctx = sample_context("es", raw=raw, ticket_id=ticket_id, inbound_id=inbound_id)
+    ctx = sample_context("es", raw=raw)
+    ticket_id, inbound_id = seed(engine, raw, ctx.predictions)
+    ctx = replace(ctx, ticket_id=ticket_id, inbound_id=inbound_id)
     with engine.begin() as conn:
-        return outbox.enqueue_detailed(conn, compose.build_mails(cfg, ctx, conn), now).ids
+        return queue.enqueue_detailed(conn, planner.plan_mails(cfg, ctx, conn), now).ids
 
 
 def rows(engine) -> dict[int, dict]:
@@ -73,7 +79,7 @@ def rows(engine) -> dict[int, dict]:
 def test_drain_delivers_exactly_the_stored_bytes(engine, smtp_receiver):
     cfg = outbound(smtp_receiver.url)
     ids = queue_mails(engine, cfg)
-    assert outbox.drain(engine, cfg, now=T0) == outbox.DrainResult(sent=2, retried=0, failed=0)
+    assert sender.drain(engine, cfg, now=T0) == sender.DrainResult(sent=2, retried=0, failed=0)
     stored = rows(engine)
     received = {m.rcpt_tos[0]: m for m in smtp_receiver.messages}
     assert len(smtp_receiver.messages) == 2
@@ -83,9 +89,9 @@ def test_drain_delivers_exactly_the_stored_bytes(engine, smtp_receiver):
         assert got.data == row["raw"]
         assert got.mail_from == DESK
         assert (row["state"], row["attempts"]) == ("sent", 1)
-        assert outbox.as_utc(row["sent_at"]) == T0
+        assert as_utc(row["sent_at"]) == T0
     assert any(b"\xc2\xbfpod\xc3\xa9is" in m.data for m in smtp_receiver.messages)  # 8-bit original
-    assert outbox.drain(engine, cfg, now=T0 + dt.timedelta(hours=1)) == outbox.DrainResult()
+    assert sender.drain(engine, cfg, now=T0 + dt.timedelta(hours=1)) == sender.DrainResult()
     assert len(smtp_receiver.messages) == 2
 
 
@@ -93,26 +99,26 @@ def test_server_down_is_retried_with_backoff_then_sent_once(engine, caplog):
     receiver = Receiver()  # has a port, but nothing listens yet
     cfg = outbound(receiver.url)
     first, second = queue_mails(engine, cfg)
-    caplog.set_level(logging.WARNING, logger="pipeline.outbox")
-    assert outbox.drain(engine, cfg, now=T0) == outbox.DrainResult(retried=1)
+    caplog.set_level(logging.WARNING, logger="pipeline.outbound.outbox")
+    assert sender.drain(engine, cfg, now=T0) == sender.DrainResult(retried=1)
     row = rows(engine)[first]
     assert row["state"] == "queued" and row["attempts"] == 1
-    assert outbox.as_utc(row["next_attempt_at"]) == T0 + dt.timedelta(seconds=30)
+    assert as_utc(row["next_attempt_at"]) == T0 + dt.timedelta(seconds=30)
     assert "ConnectionRefusedError" in row["last_error"]
     assert rows(engine)[second]["attempts"] == 0  # the batch stopped at the unreachable server
     # the second mail is still due, the first is not: one attempt each, backoff per row
-    assert outbox.drain(engine, cfg, now=T0 + dt.timedelta(seconds=10)) == \
-        outbox.DrainResult(retried=1)
-    assert outbox.drain(engine, cfg, now=T0 + dt.timedelta(seconds=20)) == outbox.DrainResult()
-    assert outbox.drain(engine, cfg, now=T0 + dt.timedelta(seconds=31)) == \
-        outbox.DrainResult(retried=1)
-    assert outbox.as_utc(rows(engine)[first]["next_attempt_at"]) == \
+    assert sender.drain(engine, cfg, now=T0 + dt.timedelta(seconds=10)) == \
+        sender.DrainResult(retried=1)
+    assert sender.drain(engine, cfg, now=T0 + dt.timedelta(seconds=20)) == sender.DrainResult()
+    assert sender.drain(engine, cfg, now=T0 + dt.timedelta(seconds=31)) == \
+        sender.DrainResult(retried=1)
+    assert as_utc(rows(engine)[first]["next_attempt_at"]) == \
         T0 + dt.timedelta(seconds=31 + 60)  # doubled
     receiver.start()
     try:
-        assert outbox.drain(engine, cfg, now=T0 + dt.timedelta(seconds=120)) == \
-            outbox.DrainResult(sent=2)
-        assert outbox.drain(engine, cfg, now=T0 + dt.timedelta(hours=2)) == outbox.DrainResult()
+        assert sender.drain(engine, cfg, now=T0 + dt.timedelta(seconds=120)) == \
+            sender.DrainResult(sent=2)
+        assert sender.drain(engine, cfg, now=T0 + dt.timedelta(hours=2)) == sender.DrainResult()
     finally:
         receiver.stop()
     assert sorted(m.rcpt_tos[0] for m in receiver.messages) == ["ana@example.org",
@@ -128,17 +134,17 @@ def test_max_attempts_marks_failed_and_retry_requeues(engine):
     now = T0
     results = []
     for _ in range(6):
-        results.append(outbox.drain(engine, cfg, now=now))
+        results.append(sender.drain(engine, cfg, now=now))
         now += dt.timedelta(hours=1)
     assert sum(r.failed for r in results) == 2 and sum(r.retried for r in results) == 2
     assert {rows(engine)[i]["state"] for i in ids} == {"failed"}
-    assert [r["id"] for r in outbox.list_rows(engine, "failed")] == sorted(ids, reverse=True)
-    assert outbox.retry(engine, [ids[0]], now=now) == 1
+    assert [r["id"] for r in admin.list_rows(engine, "failed")] == sorted(ids, reverse=True)
+    assert admin.retry(engine, [ids[0]], now=now) == 1
     receiver.start()
     try:
-        assert outbox.drain(engine, cfg, now=now) == outbox.DrainResult(sent=1)
-        assert outbox.retry(engine, None, now=now) == 1
-        assert outbox.drain(engine, cfg, now=now) == outbox.DrainResult(sent=1)
+        assert sender.drain(engine, cfg, now=now) == sender.DrainResult(sent=1)
+        assert admin.retry(engine, None, now=now) == 1
+        assert sender.drain(engine, cfg, now=now) == sender.DrainResult(sent=1)
     finally:
         receiver.stop()
     assert len(receiver.messages) == 2
@@ -147,7 +153,7 @@ def test_max_attempts_marks_failed_and_retry_requeues(engine):
 
 def test_backoff_doubles_and_is_capped():
     cfg = outbound("smtp://127.0.0.1:25")
-    steps = [outbox.backoff(cfg, n).total_seconds() for n in range(1, 10)]
+    steps = [sender.backoff(cfg, n).total_seconds() for n in range(1, 10)]
     assert steps == [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]
 
 
@@ -155,15 +161,15 @@ def test_permanent_refusal_fails_at_once_and_partial_refusal_still_sends(engine,
     smtp_receiver.recorder.refuse["n1@example.org"] = "550 5.1.1 no such user"
     cfg = outbound(smtp_receiver.url)
     ids = queue_mails(engine, cfg)
-    assert outbox.drain(engine, cfg, now=T0) == outbox.DrainResult(sent=1, failed=1)
+    assert sender.drain(engine, cfg, now=T0) == sender.DrainResult(sent=1, failed=1)
     failed = [r for r in rows(engine).values() if r["state"] == "failed"]
     assert failed[0]["recipients"] == "n1@example.org" and "550" in failed[0]["last_error"]
     assert failed[0]["attempts"] == 1 and len(ids) == 2
     # several recipients, one refused: the others get it and the row says who did not
     cfg2 = replace(cfg, routing=replace(cfg.routing, default=("n1@example.org", "n3@example.org")))
     queue_mails(engine, cfg2)
-    assert outbox.drain(engine, cfg2, now=T0).sent == 2
-    route_row = next(r for r in outbox.list_rows(engine) if r["kind"] == "route")
+    assert sender.drain(engine, cfg2, now=T0).sent == 2
+    route_row = next(r for r in admin.list_rows(engine) if r["kind"] == "route")
     assert route_row["state"] == "sent" and "n1@example.org: 550" in route_row["last_error"]
 
 
@@ -171,20 +177,21 @@ def test_temporary_refusal_is_retried(engine, smtp_receiver):
     smtp_receiver.recorder.refuse["n1@example.org"] = "451 4.3.0 try later"
     cfg = outbound(smtp_receiver.url)
     queue_mails(engine, cfg)
-    assert outbox.drain(engine, cfg, now=T0) == outbox.DrainResult(sent=1, retried=1)
+    assert sender.drain(engine, cfg, now=T0) == sender.DrainResult(sent=1, retried=1)
     smtp_receiver.recorder.refuse.clear()
-    assert outbox.drain(engine, cfg, now=T0 + dt.timedelta(seconds=30)) == \
-        outbox.DrainResult(sent=1)
+    assert sender.drain(engine, cfg, now=T0 + dt.timedelta(seconds=30)) == \
+        sender.DrainResult(sent=1)
 
 
 def test_resend_after_a_crash_is_the_same_message(engine, smtp_receiver):
     cfg = outbound(smtp_receiver.url)
     ack_id, _ = queue_mails(engine, cfg)
-    claimed = outbox._claim(engine, ack_id, T0)  # a sender took the row, then was killed
+    claimed = sender._claim(engine, ack_id, T0)  # a sender took the row, composed it,
+    claimed = sender._materialise(engine, cfg, claimed)  # then was killed
     assert claimed is not None and claimed.attempts == 1
-    assert outbox.drain(engine, cfg, now=T0 + dt.timedelta(minutes=1)).sent == 1  # the other row
-    later = T0 + outbox.LEASE + dt.timedelta(seconds=1)
-    assert outbox.drain(engine, cfg, now=later) == outbox.DrainResult(sent=1)
+    assert sender.drain(engine, cfg, now=T0 + dt.timedelta(minutes=1)).sent == 1  # the other row
+    later = T0 + sender.LEASE + dt.timedelta(seconds=1)
+    assert sender.drain(engine, cfg, now=later) == sender.DrainResult(sent=1)
     resent = [m for m in smtp_receiver.messages if m.data == claimed.raw]
     assert len(resent) == 1 and claimed.message_id.encode() in resent[0].data
 
@@ -197,18 +204,18 @@ def test_auth_reads_the_password_from_the_environment_and_never_logs_it(engine, 
         cfg = outbound(receiver.url, username="desk", password_env="TEST_SMTP_PW")
         queue_mails(engine, cfg)
         monkeypatch.delenv("TEST_SMTP_PW", raising=False)
-        assert outbox.drain(engine, cfg, now=T0) == outbox.DrainResult(retried=1)
-        assert "TEST_SMTP_PW" in next(r for r in outbox.list_rows(engine)
+        assert sender.drain(engine, cfg, now=T0) == sender.DrainResult(retried=1)
+        assert "TEST_SMTP_PW" in next(r for r in admin.list_rows(engine)
                                       if r["last_error"])["last_error"]
         monkeypatch.setenv("TEST_SMTP_PW", "wrong")
-        assert outbox.drain(engine, cfg, now=T0 + dt.timedelta(hours=1)).retried == 1
+        assert sender.drain(engine, cfg, now=T0 + dt.timedelta(hours=1)).retried == 1
         monkeypatch.setenv("TEST_SMTP_PW", "s3cr3t-pw")
-        assert outbox.drain(engine, cfg, now=T0 + dt.timedelta(hours=2)).sent == 2
+        assert sender.drain(engine, cfg, now=T0 + dt.timedelta(hours=2)).sent == 2
     finally:
         receiver.stop()
     assert [m.login for m in receiver.messages] == ["desk", "desk"]
     assert "s3cr3t-pw" not in caplog.text and "wrong" not in caplog.text
-    assert all("s3cr3t-pw" not in (r["last_error"] or "") for r in outbox.list_rows(engine))
+    assert all("s3cr3t-pw" not in (r["last_error"] or "") for r in admin.list_rows(engine))
 
 
 def test_auth_password_from_a_file(engine, tmp_path):
@@ -218,7 +225,7 @@ def test_auth_password_from_a_file(engine, tmp_path):
     try:
         cfg = outbound(receiver.url, username="desk", password_file=str(secret))
         queue_mails(engine, cfg)
-        assert outbox.drain(engine, cfg, now=T0).sent == 2
+        assert sender.drain(engine, cfg, now=T0).sent == 2
     finally:
         receiver.stop()
 
@@ -267,13 +274,13 @@ def test_starttls_verifies_the_certificate_against_ca_file(engine, tmp_path):
     try:
         untrusted = outbound(receiver.url, starttls=True)
         queue_mails(engine, untrusted)
-        assert outbox.drain(engine, untrusted, now=T0) == outbox.DrainResult(retried=1)
+        assert sender.drain(engine, untrusted, now=T0) == sender.DrainResult(retried=1)
         assert "CERTIFICATE_VERIFY_FAILED" in next(
-            r["last_error"] for r in outbox.list_rows(engine) if r["last_error"])
+            r["last_error"] for r in admin.list_rows(engine) if r["last_error"])
         assert receiver.messages == []
         trusted = outbound(receiver.url, starttls=True, ca_file=ca_file, username="desk",
                            password_file=str(_write(tmp_path / "pw", "pw")))
-        assert outbox.drain(engine, trusted, now=T0 + dt.timedelta(hours=1)).sent == 2
+        assert sender.drain(engine, trusted, now=T0 + dt.timedelta(hours=1)).sent == 2
     finally:
         receiver.stop()
     assert [m.login for m in receiver.messages] == ["desk", "desk"]
@@ -316,7 +323,7 @@ def test_a_crash_after_the_server_accepted_does_not_send_again(engine, smtp_rece
     """The 250 came back, then the process died before the row was marked (with SQLite the
     mark may wait behind an ingest batch). The sent journal remembers the acceptance, so
     the next drain marks the row instead of sending it again after the lease."""
-    from pipeline.sentjournal import NOTE
+    from pipeline.outbound.sentjournal import NOTE
 
     cfg = outbound(smtp_receiver.url)
     first, second = queue_mails(engine, cfg)
@@ -324,13 +331,13 @@ def test_a_crash_after_the_server_accepted_does_not_send_again(engine, smtp_rece
     def killed(*_args, **_kwargs):
         raise KeyboardInterrupt  # stands for SIGKILL right after the server's 250
 
-    monkeypatch.setattr(outbox, "_mark_sent", killed)
+    monkeypatch.setattr(sender, "_mark_sent", killed)
     with pytest.raises(KeyboardInterrupt):
-        outbox.drain(engine, cfg, now=T0)
+        sender.drain(engine, cfg, now=T0)
     monkeypatch.undo()
     assert len(smtp_receiver.messages) == 1 and rows(engine)[first]["state"] == "queued"
-    after_lease = T0 + outbox.LEASE + dt.timedelta(seconds=1)
-    assert outbox.drain(engine, cfg, now=after_lease) == outbox.DrainResult(sent=1)
+    after_lease = T0 + sender.LEASE + dt.timedelta(seconds=1)
+    assert sender.drain(engine, cfg, now=after_lease) == sender.DrainResult(sent=1)
     assert len(smtp_receiver.messages) == 2  # the second mail; the first was not repeated
     assert len({m.data for m in smtp_receiver.messages}) == 2
     marked = rows(engine)[first]

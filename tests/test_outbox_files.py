@@ -9,16 +9,17 @@ import logging
 import uuid
 from email import policy
 
+import outgoing
 import pytest
 from click.testing import CliRunner
 
-from pipeline import compose, outbox
+from pipeline.cli.outbox import outbox_group
 from pipeline.config import load
 from pipeline.db import open_database, utcnow
-from pipeline.emlfiles import file_name
-from pipeline.outbox_cli import outbox_group
+from pipeline.outbound import admin, queue, sender
+from pipeline.outbound.emlfiles import file_name
+from pipeline.outbound.templatecheck import sample_context
 from pipeline.schema import inbound, tickets
-from pipeline.templatecheck import sample_context
 
 CONFIG = """
 [database]
@@ -57,17 +58,17 @@ def seed_and_queue(engine, cfg) -> list[int]:
             attempts=0, received_at=now, server_done=False,
             ticket_id=ticket_id)).inserted_primary_key[0]
         ctx = sample_context("es", ticket_id=ticket_id, inbound_id=inbound_id)
-        return outbox.enqueue(conn, compose.build_mails(cfg.outbound, ctx, conn))
+        return queue.enqueue(conn, outgoing.planned(outgoing.build_mails(cfg.outbound, ctx, conn)))
 
 
 def test_file_mode_writes_one_eml_per_mail_and_marks_it_sent(setup, tmp_path):
     _, cfg, engine = setup
     ids = seed_and_queue(engine, cfg)
     assert cfg.outbound.outbox.directory == str(tmp_path / "sent-mail")  # relative to the config
-    assert outbox.drain(engine, cfg.outbound, now=soon()) == outbox.DrainResult(sent=2)
+    assert sender.drain(engine, cfg.outbound, now=soon()) == sender.DrainResult(sent=2)
     files = sorted((tmp_path / "sent-mail").glob("*.eml"))
     assert len(files) == 2 and not list((tmp_path / "sent-mail").glob(".*"))
-    stored = {r["message_id"]: r for r in outbox.list_rows(engine)}
+    stored = {r["message_id"]: r for r in admin.list_rows(engine)}
     for path in files:
         msg = email.message_from_bytes(path.read_bytes(), policy=policy.default)
         row = stored[msg["Message-ID"]]
@@ -96,8 +97,8 @@ def test_unwritable_directory_is_retried(setup, tmp_path):
     _, cfg, engine = setup
     seed_and_queue(engine, cfg)
     (tmp_path / "sent-mail").write_text("a file where the folder should be")
-    result = outbox.drain(engine, cfg.outbound, now=soon())
-    assert result == outbox.DrainResult(retried=1)
+    result = sender.drain(engine, cfg.outbound, now=soon())
+    assert result == sender.DrainResult(retried=1)
 
 
 def test_nothing_configured_keeps_mail_queued_and_says_so_once(tmp_path, caplog):
@@ -107,12 +108,12 @@ def test_nothing_configured_keeps_mail_queued_and_says_so_once(tmp_path, caplog)
     cfg = load(str(path))
     engine = open_database(cfg.database_url)
     seed_and_queue(engine, cfg)
-    outbox.faults.active.clear()
-    caplog.set_level(logging.WARNING, logger="pipeline.outbox")
+    sender.faults.active.clear()
+    caplog.set_level(logging.WARNING, logger="pipeline.outbound.outbox")
     for _ in range(3):
-        assert outbox.drain(engine, cfg.outbound, now=soon()) == outbox.DrainResult()
+        assert sender.drain(engine, cfg.outbound, now=soon()) == sender.DrainResult()
     assert len([r for r in caplog.records if "neither [smtp]" in r.getMessage()]) == 1
-    assert {r["state"] for r in outbox.list_rows(engine)} == {"queued"}
+    assert {r["state"] for r in admin.list_rows(engine)} == {"queued"}
 
 
 def test_cli_list_and_retry(setup):
@@ -142,7 +143,7 @@ def test_cli_list_and_retry(setup):
     assert runner.invoke(outbox_group, ["retry", "--all"], obj=obj).output.startswith("0 mail")
     sent = runner.invoke(outbox_group, ["send"], obj=obj)
     assert sent.output.strip() == "sent 2, retried 0, failed 0"
-    assert {r["state"] for r in outbox.list_rows(engine)} == {"sent"}
+    assert {r["state"] for r in admin.list_rows(engine)} == {"sent"}
 
 
 def test_demo_config_sends_to_files_with_the_smtp_from_address(tmp_path):
@@ -154,7 +155,7 @@ def test_demo_config_sends_to_files_with_the_smtp_from_address(tmp_path):
     assert cfg.outbound.outbox.directory == str((tmp_path / "demo" / "outbox").resolve())
     engine = open_database(cfg.database_url)
     seed_and_queue(engine, cfg)
-    assert outbox.drain(engine, cfg.outbound, now=soon()) == outbox.DrainResult(sent=2)
+    assert sender.drain(engine, cfg.outbound, now=soon()) == sender.DrainResult(sent=2)
     for path in (tmp_path / "demo" / "outbox").glob("*.eml"):
         msg = email.message_from_bytes(path.read_bytes(), policy=policy.default)
         assert msg["From"].addresses[0].addr_spec == "desk@example.org"
@@ -185,10 +186,10 @@ def test_one_drain_empties_a_backlog_larger_than_a_batch(setup, tmp_path):
     DRAIN_INTERVAL seconds per 200 mails. (One sender: its acks stop at the recipient
     limit, the routing mails do not.)"""
     _, cfg, engine = setup
-    ids = [i for _ in range(outbox.BATCH + 20) for i in seed_and_queue(engine, cfg)]
-    assert len(ids) > outbox.BATCH
-    result = outbox.drain(engine, cfg.outbound, now=soon())
-    assert result == outbox.DrainResult(sent=len(ids))
+    ids = [i for _ in range(sender.BATCH + 20) for i in seed_and_queue(engine, cfg)]
+    assert len(ids) > sender.BATCH
+    result = sender.drain(engine, cfg.outbound, now=soon())
+    assert result == sender.DrainResult(sent=len(ids))
     assert len(list((tmp_path / "sent-mail").glob("*.eml"))) == len(ids)
 
 
@@ -199,5 +200,5 @@ def test_a_set_stop_event_ends_the_drain_between_two_mails(setup):
     ids = seed_and_queue(engine, cfg)
     stop = threading.Event()
     stop.set()
-    assert outbox.drain(engine, cfg.outbound, now=soon(), stop=stop) == outbox.DrainResult()
-    assert outbox.drain(engine, cfg.outbound, now=soon()) == outbox.DrainResult(sent=len(ids))
+    assert sender.drain(engine, cfg.outbound, now=soon(), stop=stop) == sender.DrainResult()
+    assert sender.drain(engine, cfg.outbound, now=soon()) == sender.DrainResult(sent=len(ids))

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import ParseError
-from pipeline.parse import ParsedMessage, parse_message
+from pipeline.process.parse import ParsedMessage, parse_message
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MIME = FIXTURES / "mime"

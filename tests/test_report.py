@@ -15,9 +15,10 @@ from smtp_receiver import Receiver
 from test_labels import write_config
 from test_metrics import CLASSES, make_spec, new_env, store, wrong
 
-from pipeline import outbox, report, retrain
 from pipeline.cli import main
 from pipeline.daemon import Daemon
+from pipeline.outbound import sender
+from pipeline.tracking import report, retrain
 
 NAMES_ES = {"type": "Tipo", "priority": "Prioridad", "queue": "Cola"}
 
@@ -101,7 +102,7 @@ def test_weekly_mail_and_scheduled_jobs(tmp_path):
                       report_schedule="0 8 * * mon", retrain_schedule="0 3 * * sun")
         store(env, make_spec(seed=5, n=20))
         assert report.mail_report(env.engine, env.config) is not None
-        assert outbox.drain(env.engine, env.config.outbound).sent == 1
+        assert sender.drain(env.engine, env.config.outbound).sent == 1
         jobs = {trigger["id"]: trigger for _, trigger in retrain.scheduled_jobs(env)}
         daemon = Daemon(env)
         daemon_jobs = [trigger.get("id") for _, trigger in daemon.extra_jobs]

@@ -15,9 +15,9 @@ from sqlalchemy import select
 from test_labels import write_config
 
 from classifier import artefact, dataset, training
-from pipeline import labels, retrain
 from pipeline.cli import main
 from pipeline.schema import inbound, model_events
+from pipeline.tracking import labels, retrain
 
 pytestmark = pytest.mark.slow
 HEADS = ("type", "priority", "queue")

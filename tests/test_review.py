@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from test_labels import cli, desk_with_mail
 
-from pipeline import audit, labels, metrics, review
 from pipeline.schema import audit_sample, inbound, predictions, review_log
 from pipeline.schema import labels as labels_table
+from pipeline.tracking import auditsample, labels, metrics, review
 
 SUBJECTS = ("Red caída en la planta 2", "Pregunta sobre vacaciones", "La impresora no imprime",
             "Impresora rara, no sé qué pasa", "Gracias por todo")
@@ -87,9 +87,9 @@ def test_audit_draw_is_deterministic_and_stored(tmp_path):
             inbound, inbound.c.id == audit_sample.c.inbound_id)).all()
     assert len(rows) == len(SUBJECTS) - len(lowest_confidence(env))  # confident ones only
     for row in rows:
-        assert row.draw == audit.draw(row.dedupe_key) and row.fraction == 0.5
+        assert row.draw == auditsample.draw(row.dedupe_key) and row.fraction == 0.5
         assert row.drawn == (row.draw < 0.5)
-    assert 0 <= audit.draw("x") < 1 and audit.draw("x") != audit.draw("y")
+    assert 0 <= auditsample.draw("x") < 1 and auditsample.draw("x") != auditsample.draw("y")
 
 
 def test_an_audited_message_corrected_by_mail_keeps_the_persons_label(tmp_path):

@@ -6,13 +6,13 @@ import email
 import tomllib
 from email import policy
 
+import outgoing
 import pytest
 
-from pipeline import compose
 from pipeline.config import from_dict
 from pipeline.errors import ConfigError
-from pipeline.route import decide
-from pipeline.templatecheck import Guess, sample_context, sample_raw
+from pipeline.outbound.route import decide
+from pipeline.outbound.templatecheck import Guess, sample_context, sample_raw
 
 ISSUE_CONFIG = """
 [database]
@@ -146,7 +146,7 @@ def test_triage_on_takes_head_names():
 
 def test_triage_mail_goes_to_the_triage_address_and_says_why():
     cfg = from_dict(tomllib.loads(ISSUE_CONFIG)).outbound
-    mails = compose.build_mails(cfg, ctx_with("incident", "high", review=("priority",)))
+    mails = outgoing.build_mails(cfg, ctx_with("incident", "high", review=("priority",)))
     assert [m.kind for m in mails] == ["ack", "triage"]
     triage = email.message_from_bytes(mails[1].raw, policy=policy.default)
     assert triage["To"] == "triage@example.org"
@@ -155,7 +155,7 @@ def test_triage_mail_goes_to_the_triage_address_and_says_why():
 
 def test_routing_mail_goes_to_the_matching_team():
     cfg = from_dict(tomllib.loads(ISSUE_CONFIG)).outbound
-    mails = compose.build_mails(cfg, ctx_with("incident", "critical"))
+    mails = outgoing.build_mails(cfg, ctx_with("incident", "critical"))
     route = next(m for m in mails if m.kind == "route")
     assert route.recipients == ("n2@example.org",)
     assert email.message_from_bytes(route.raw, policy=policy.default)["To"] == "n2@example.org"

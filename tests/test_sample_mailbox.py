@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from helpers import build_env, inbound_rows
 
-from pipeline import poller
-from pipeline.guard import header_reason
-from pipeline.parse import ParsedMessage, parse_message
+from pipeline.ingest import poller
+from pipeline.process.guard import header_reason
+from pipeline.process.parse import ParsedMessage, parse_message
 
 BOX = Path(str(files("pipeline.sample_mailbox")))
 NAME = re.compile(r"^\d{10}\.M\d+P\d+\.sample$")

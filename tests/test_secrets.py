@@ -19,9 +19,9 @@ from chaos.hostile import nested_multipart
 from conftest import make_mail
 from helpers import build_env
 
-from pipeline import outbox
 from pipeline.errors import FetchError
-from pipeline.poller import MailboxPoller
+from pipeline.ingest.poller import MailboxPoller
+from pipeline.outbound import sender
 
 pytestmark = pytest.mark.dovecot
 SMTP_USER, SMTP_PW = "desk-smtp", "smtp-Secr3t-7f3a9c"
@@ -111,10 +111,10 @@ def test_self_signed_certificates_need_their_ca(dovecot, tmp_path, monkeypatch, 
         desk.config["mailboxes"][0]["ca_file"] = dovecot.ca_file
         env = build_env(desk.config)
         assert MailboxPoller(env, env.config.mailboxes[0]).poll(force=True).new_tickets == 1
-        refused = outbox.drain(env.engine, env.config.outbound)
+        refused = sender.drain(env.engine, env.config.outbound)
         desk.config["smtp"]["ca_file"] = str(cert)
         later = datetime.now(UTC) + timedelta(hours=1)  # past the retry backoff
-        sent = outbox.drain(env.engine, build_env(desk.config).config.outbound, now=later)
+        sent = sender.drain(env.engine, build_env(desk.config).config.outbound, now=later)
     finally:
         receiver.stop()
     assert refused.sent == 0 and "certificate verify failed" in caplog.text

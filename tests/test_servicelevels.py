@@ -7,14 +7,14 @@ from datetime import UTC, datetime
 from email import policy
 from zoneinfo import ZoneInfo
 
+import outgoing
 import pytest
 
-from pipeline import compose, servicelevels
-from pipeline.config import from_dict
-from pipeline.datetext import format_when
+from pipeline.config import from_dict, servicelevels
+from pipeline.config.servicelevels import first_response_due, parse_duration, resolution_due
 from pipeline.errors import ConfigError
-from pipeline.servicelevels import first_response_due, parse_duration, resolution_due
-from pipeline.templatecheck import Guess, sample_context
+from pipeline.outbound.datetext import format_when
+from pipeline.outbound.templatecheck import Guess, sample_context
 
 MADRID = ZoneInfo("Europe/Madrid")
 FRIDAY_EVENING = datetime(2026, 11, 27, 17, 45, tzinfo=MADRID)  # a Friday
@@ -122,7 +122,7 @@ def test_dates_are_worded_per_language_without_locale():
 
 
 def _ack_text(cfg, ctx) -> str:
-    mails = compose.build_mails(cfg, ctx)
+    mails = outgoing.build_mails(cfg, ctx)
     ack = next(m for m in mails if m.kind == "ack")
     msg = email.message_from_bytes(ack.raw, policy=policy.default)
     return msg.get_body(("plain",)).get_content()

@@ -9,12 +9,13 @@ from email import policy
 from importlib.resources import files
 
 import jinja2
+import outgoing
 import pytest
 
-from pipeline import compose, mailvars, render, route
 from pipeline.config import from_dict
 from pipeline.errors import StageError
-from pipeline.templatecheck import KINDS, Guess, check_templates, sample_context, sample_raw
+from pipeline.outbound import mailvars, render, route
+from pipeline.outbound.templatecheck import KINDS, Guess, check_templates, sample_context, sample_raw
 
 CONFIG = {"smtp": {"url": "smtp://127.0.0.1:2525", "from": "Mesa de servicio <desk@example.org>"},
           "routing": {"default": "n1@example.org", "triage": "triage@example.org"}}
@@ -58,16 +59,16 @@ def test_missing_variable_is_an_error_not_a_gap(tmp_path):
     (tmp_path / "ack").mkdir()
     (tmp_path / "ack" / "es.txt.j2").write_text("Hola {{ nombre_que_no_existe }}\n")
     with pytest.raises(StageError, match=r"ack/es\.txt\.j2"):
-        compose.build_mails(outbound(directory=str(tmp_path)), sample_context("es"))
+        outgoing.build_mails(outbound(directory=str(tmp_path)), sample_context("es"))
 
 
 def test_ack_says_what_was_understood_in_plain_words():
     cfg = outbound()
-    _, es, _ = parts(compose.build_mails(cfg, sample_context("es"))[0].raw)
+    _, es, _ = parts(outgoing.build_mails(cfg, sample_context("es"))[0].raw)
     assert "una incidencia (algo ha dejado de funcionar)" in es
     assert "Sentimos las molestias" in es and "SD-000123" in es
     request = {"type": Guess("request", 0.9), "priority": Guess("low", 0.9)}
-    _, en, _ = parts(compose.build_mails(cfg, sample_context("en", predictions=request))[0].raw)
+    _, en, _ = parts(outgoing.build_mails(cfg, sample_context("en", predictions=request))[0].raw)
     assert "a service request" in en and "request," not in en
     assert "Thank you for writing" in en and "reply to this email" in en
 
@@ -75,14 +76,14 @@ def test_ack_says_what_was_understood_in_plain_words():
 def test_doubtful_type_is_not_claimed_in_the_ack():
     cfg = outbound()
     unsure = {"type": Guess("incident", 0.4, True), "priority": Guess("high", 0.9)}
-    _, text, _ = parts(compose.build_mails(cfg, sample_context("es", predictions=unsure))[0].raw)
+    _, text, _ = parts(outgoing.build_mails(cfg, sample_context("es", predictions=unsure))[0].raw)
     assert "incidencia" not in text and "todavía no lo tenemos claro" in text
 
 
 def test_routing_mail_carries_labels_confidence_sender_text_and_how_to_correct():
     cfg = outbound()
     ctx = sample_context("es")
-    route_mail = compose.build_mails(cfg, ctx)[1]
+    route_mail = outgoing.build_mails(cfg, ctx)[1]
     msg, text, html = parts(route_mail.raw)
     for needle in ("tipo: incident (93 % de confianza)", "prioridad: high (81 %",
                    "ana@example.org", "SD-000123", "la impresora de la segunda planta",
@@ -98,7 +99,7 @@ def test_user_text_is_literal_never_template_code():
     hostile_body = "Hola {{ 6*7 }} {% raw %}x{% endraw %} {# comment #} <b>bold</b> & co"
     raw = sample_raw("es", subject=hostile_subject, body=hostile_body)
     ctx = sample_context("es", raw=raw)
-    for mail in compose.build_mails(outbound(), ctx):
+    for mail in outgoing.build_mails(outbound(), ctx):
         msg, text, html = parts(mail.raw)
         assert "{{ 6*7 }} {% raw %}x{% endraw %} {# comment #}" in text
         assert "42" not in text and "49" not in text and "looploop" not in text
@@ -109,7 +110,7 @@ def test_user_text_is_literal_never_template_code():
 
 def test_sender_name_is_escaped_in_html():
     raw = sample_raw("en").replace(b"Ann Green", b'"<script>alert(1)</script>"')
-    ack = compose.build_mails(outbound(), sample_context("en", raw=raw))[0]
+    ack = outgoing.build_mails(outbound(), sample_context("en", raw=raw))[0]
     assert ack.kind == "ack"
     _, text, html = parts(ack.raw)
     assert "<script>" in text and "<script>" not in html
@@ -121,7 +122,7 @@ def test_site_folder_overrides_one_template_and_keeps_the_rest(tmp_path):
     (tmp_path / "ack" / "es.txt.j2").write_text(
         "Nuestra plantilla: {{ ticket_ref }} para {{ sender }}\n", encoding="utf-8")
     cfg = outbound(directory=str(tmp_path))
-    ack, route_mail = compose.build_mails(cfg, sample_context("es"))
+    ack, route_mail = outgoing.build_mails(cfg, sample_context("es"))
     _, text, html = parts(ack.raw)
     assert text == "Nuestra plantilla: SD-000123 para ana@example.org\n"
     assert "Sentimos las molestias" in html  # the HTML part is still the bundled one
@@ -137,10 +138,10 @@ def test_site_can_add_a_language_and_unknown_languages_fall_back(tmp_path):
     cfg = outbound(directory=str(tmp_path), default_language="en")
     catalan = replace(sample_context("es"), parsed=replace(sample_context("es").parsed,
                                                            language="ca"))
-    _, text, _ = parts(compose.build_mails(cfg, catalan)[0].raw)
+    _, text, _ = parts(outgoing.build_mails(cfg, catalan)[0].raw)
     assert text.startswith("Hem rebut el teu missatge: SD-000123, 2026-11-27 19:45")
     german = replace(catalan, parsed=replace(catalan.parsed, language="de"))
-    _, text, _ = parts(compose.build_mails(cfg, german)[0].raw)
+    _, text, _ = parts(outgoing.build_mails(cfg, german)[0].raw)
     assert "We have received your message" in text
     assert "ca" in check_templates_languages(cfg)
 
@@ -153,7 +154,7 @@ def test_default_language_is_used_for_undetermined_senders():
     cfg = outbound(default_language="en")
     ctx = sample_context("es")
     ctx = replace(ctx, parsed=replace(ctx.parsed, language="und"))
-    _, text, _ = parts(compose.build_mails(cfg, ctx)[0].raw)
+    _, text, _ = parts(outgoing.build_mails(cfg, ctx)[0].raw)
     assert text.startswith("Hello")
 
 

@@ -25,9 +25,9 @@ from helpers import build_env, count, inbound_rows
 from imapclient import IMAPClient
 from oauth2_introspection import IntrospectionServer
 
-from pipeline import poller
 from pipeline.errors import FetchError
-from pipeline.poller import MailboxPoller
+from pipeline.ingest import poller
+from pipeline.ingest.poller import MailboxPoller
 
 pytestmark = pytest.mark.dovecot
 

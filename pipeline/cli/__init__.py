@@ -1,0 +1,46 @@
+"""The `triaje` command line: one entry point, one subcommand per job."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from classifier.commands import COMMANDS as CLASSIFIER_COMMANDS
+from pipeline import __version__
+from pipeline.cli import tracking
+from pipeline.cli.demo import demo_command
+from pipeline.cli.ingest import COMMANDS as INGEST_COMMANDS
+from pipeline.cli.outbox import outbox_group
+from pipeline.errors import TriajeError
+
+
+class TriajeGroup(click.Group):
+    """Turns our own errors into one clear line and exit status 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except TriajeError as exc:
+            click.echo(f"triaje: error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=TriajeGroup)
+@click.version_option(__version__, prog_name="triaje")
+@click.option("--config", "config_path", metavar="PATH", default=None,
+              help="Config file (default: $TRIAJE_CONFIG, else ./triaje.toml).")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, verbose: int) -> None:
+    """triaje: ingest, classify and route service-desk email."""
+    ctx.obj = {"config_path": config_path, "verbose": verbose}
+
+
+def _register() -> None:
+    for command in (*INGEST_COMMANDS, outbox_group, demo_command, *CLASSIFIER_COMMANDS):
+        main.add_command(command)
+    tracking.register(main)  # its `model` subcommands join the classifier's `model` group
+
+
+_register()

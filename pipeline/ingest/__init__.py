@@ -1,0 +1,1 @@
+"""Ingest: mail in from IMAP or a Maildir, raw bytes stored, server copy marked."""

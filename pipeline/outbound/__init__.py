@@ -1,0 +1,1 @@
+"""Outbound: mail planned in the processing transaction, rendered and sent by the sender."""

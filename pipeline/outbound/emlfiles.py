@@ -1,0 +1,51 @@
+"""File delivery: each outgoing mail becomes `<directory>/<message-id>.eml`.
+
+Used when no SMTP server is configured (the offline demo, or a site that wants to look
+before it sends). Files are written under a temporary name and renamed, so a reader never
+sees half a message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from pipeline.outbound.smtpsend import SendFailure, describe
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._@+=-]")
+
+
+def file_name(message_id: str) -> str:
+    """'<a/b@example.org>' -> 'a_b@example.org.eml': no separators, no leading dot."""
+    stem = _UNSAFE.sub("_", message_id.strip().strip("<>")).lstrip(".")[:200]
+    return f"{stem or 'message'}.eml"
+
+
+def write_eml(directory: Path, message_id: str, raw: bytes) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    final = directory / file_name(message_id)
+    temporary = directory / f".{final.name}.tmp"
+    with open(temporary, "wb") as handle:
+        handle.write(raw)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, final)
+    return final
+
+
+class FileTransport:
+    def __init__(self, directory: str) -> None:
+        self.directory = Path(directory)
+        self.name = f"directory {directory}"
+
+    def send(self, raw: bytes, sender: str, recipients: list[str],
+             message_id: str) -> dict[str, str]:
+        try:
+            write_eml(self.directory, message_id, raw)
+        except OSError as exc:
+            raise SendFailure(describe(exc), server=True) from exc
+        return {}
+
+    def close(self) -> None:
+        """Nothing to close; present so both transports are used the same way."""

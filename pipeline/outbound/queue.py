@@ -1,0 +1,71 @@
+"""The queue: planned mail written in the processing transaction, so a ticket and its
+mails exist together or not at all. Nothing here sends or composes; the sender does."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, select
+
+from pipeline.db import as_utc, utcnow
+from pipeline.outbound import policy
+from pipeline.outbound.mail import OutgoingMail
+from pipeline.schema import outbox
+
+log = logging.getLogger("triaje.outbox")
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    ids: list[int]
+    skipped: list[str]
+
+
+def enqueue(conn: Connection, mails: list[OutgoingMail]) -> list[int]:
+    """Queue mails in the caller's open transaction (no commit); returns the new row ids."""
+    return enqueue_detailed(conn, mails).ids
+
+
+def enqueue_detailed(conn: Connection, mails: list[OutgoingMail],
+                     now: datetime | None = None) -> Enqueued:
+    """Like `enqueue`, also saying which mails were not queued and why (each is logged)."""
+    now = as_utc(now or utcnow())
+    ids: list[int] = []
+    skipped: list[str] = []
+    for mail in mails:
+        reason = _refusal(conn, mail, now)
+        if reason:
+            log.warning("not queued: %s %s to %s: %s", mail.kind, mail.message_id,
+                        ",".join(mail.recipients), reason)
+            skipped.append(f"{mail.kind} {mail.message_id}: {reason}")
+            continue
+        ids.append(_insert(conn, mail, now))
+    return Enqueued(ids, skipped)
+
+
+def _refusal(conn: Connection, mail: OutgoingMail, now: datetime) -> str | None:
+    if mail.inbound_id is not None and _exists(conn, mail.inbound_id, mail.kind):
+        return f"message {mail.inbound_id} already has a queued {mail.kind}"
+    if mail.recipient_limit is not None:
+        for address in mail.recipients:
+            reason = policy.limit_reason(conn, address, mail.recipient_limit, now)
+            if reason:
+                return reason
+    return None
+
+
+def _exists(conn: Connection, inbound_id: int, kind: str) -> bool:
+    query = select(outbox.c.id).where(outbox.c.inbound_id == inbound_id, outbox.c.kind == kind)
+    return conn.execute(query.limit(1)).first() is not None
+
+
+def _insert(conn: Connection, mail: OutgoingMail, now: datetime) -> int:
+    values = {
+        "ticket_id": mail.ticket_id, "inbound_id": mail.inbound_id, "kind": mail.kind,
+        "recipients": ",".join(mail.recipients), "message_id": mail.message_id,
+        "raw": None, "plan": mail.plan, "state": "queued", "attempts": 0,
+        "next_attempt_at": now, "created_at": now,
+    }
+    return conn.execute(outbox.insert(), values).inserted_primary_key[0]

@@ -1,0 +1,235 @@
+"""The sender: drains the outbox to SMTP (or to files), one claimed row at a time.
+
+It claims a due row (attempts + 1, a lease on `next_attempt_at`), composes it if it was only
+planned, sends the stored bytes unchanged, and marks the row sent right after the server
+accepted it. A kill between send and mark means one resend with the same Message-ID after
+the lease, never a lost mail; the sent journal closes most of that window.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import Engine, select, update
+
+from pipeline.backoff import delay
+from pipeline.config.outbound import OutboundConfig
+from pipeline.db import as_utc, utcnow
+from pipeline.outbound.compose import compose
+from pipeline.outbound.emlfiles import FileTransport
+from pipeline.outbound.materialise import load_planned
+from pipeline.outbound.sentjournal import SentJournal
+from pipeline.outbound.smtpsend import SendFailure, SmtpTransport, describe
+from pipeline.schema import outbox
+
+log = logging.getLogger("triaje.outbox")
+
+LEASE = timedelta(minutes=10)
+BATCH = 200
+
+
+class Transport(Protocol):
+    name: str
+
+    def send(self, raw: bytes, sender: str, recipients: list[str],
+             message_id: str) -> dict[str, str]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class DrainResult:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+class _FaultLog:
+    """Remembers which destinations are failing, so an outage is one log line, not hundreds."""
+
+    def __init__(self) -> None:
+        self.active: dict[str, str] = {}
+
+    def begin(self, key: str, problem: str) -> None:
+        if key not in self.active:
+            log.warning("outbox: %s: %s (mails stay queued and are retried)", key, problem)
+        self.active[key] = problem
+
+    def end(self, key: str) -> None:
+        if self.active.pop(key, None) is not None:
+            log.warning("outbox: %s works again", key)
+
+
+faults = _FaultLog()
+
+
+def transport_for(cfg: OutboundConfig) -> Transport | None:
+    if cfg.smtp is not None:
+        return SmtpTransport(cfg.smtp)
+    if cfg.outbox.directory:
+        return FileTransport(cfg.outbox.directory)
+    return None
+
+
+def drain(engine: Engine, outbound_cfg: OutboundConfig, now: datetime | None = None,
+          stop: threading.Event | None = None) -> DrainResult:
+    """Deliver every row that is due; stops early when the server itself is unreachable,
+    or between two rows once `stop` is set (the daemon is shutting down).
+
+    Rows due at the start are handled (that bound ends the loop); leases, backoffs and
+    `sent_at` use the time of each row, since draining a backlog can outlast a lease.
+    A given `now` (tests, replays) stands for every moment of the drain."""
+    cutoff = as_utc(now or utcnow())
+    clock = (lambda: cutoff) if now is not None else (lambda: as_utc(utcnow()))
+    journal = SentJournal.for_engine(engine)
+    journal.apply(engine)  # mails accepted before a crash: marked, not sent again
+    transport = transport_for(outbound_cfg)
+    if transport is None:
+        faults.begin("outbox", "neither [smtp] nor [outbox] directory is configured")
+        return DrainResult()
+    counts = {"sent": 0, "retried": 0, "failed": 0}
+    try:
+        while _drain_batch(engine, outbound_cfg, _Sending(transport, journal), cutoff, clock,
+                           counts, stop):
+            pass
+    finally:
+        transport.close()
+    return DrainResult(**counts)
+
+
+@dataclass(frozen=True)
+class _Sending:
+    transport: Transport
+    journal: SentJournal
+
+
+def _drain_batch(engine: Engine, cfg: OutboundConfig, sending: _Sending, cutoff: datetime,
+                 clock: Callable[[], datetime], counts: dict[str, int],
+                 stop: threading.Event | None) -> bool:
+    """One batch of rows due at `cutoff`; True when another batch may be due. Every row
+    handled here leaves that due set (sent, failed, backed off or leased), so the loop ends."""
+    due = _due_ids(engine, cutoff)
+    for row_id in due:
+        if stop is not None and stop.is_set():
+            return False
+        now = clock()
+        row = _claim(engine, row_id, now, timedelta(seconds=cfg.outbox.lease))
+        if row is None:
+            continue
+        if row.raw is None:
+            row = _materialise(engine, cfg, row)
+            if row is None:
+                counts["failed"] += 1
+                continue
+        outcome, server_down = _deliver(engine, cfg, sending, row, now)
+        counts[outcome] += 1
+        if server_down:
+            return False
+    return len(due) == BATCH
+
+
+def _due_ids(engine: Engine, now: datetime) -> list[int]:
+    query = (select(outbox.c.id).where(outbox.c.state == "queued", outbox.c.next_attempt_at <= now)
+             .order_by(outbox.c.next_attempt_at, outbox.c.id).limit(BATCH))
+    with engine.connect() as conn:
+        return list(conn.execute(query).scalars())
+
+
+def _claim(engine: Engine, row_id: int, now: datetime, lease: timedelta = LEASE) -> Any:
+    """Take one due row: a second sender (or a later run) will not touch it for the lease
+    (`[outbox] lease`, default LEASE); a crash between claim and mark waits that long."""
+    with engine.begin() as conn:
+        claimed = conn.execute(
+            update(outbox)
+            .where(outbox.c.id == row_id, outbox.c.state == "queued",
+                   outbox.c.next_attempt_at <= now)
+            .values(attempts=outbox.c.attempts + 1, next_attempt_at=now + lease))
+        if claimed.rowcount != 1:
+            return None
+        return conn.execute(select(outbox).where(outbox.c.id == row_id)).one()
+
+
+def _materialise(engine: Engine, cfg: OutboundConfig, row: Any) -> Any:
+    """Compose a planned row and store its bytes before the first attempt, so a retry or a
+    resend after a crash repeats exactly these bytes. A mail that cannot be composed (a
+    broken site template) fails visibly; `triaje outbox retry` composes it again. A database
+    error is no composing error: it propagates and the row is retried after its lease."""
+    if row.attempts > cfg.max_attempts:  # each claim counts: a render that kills the
+        return _give_up(engine, row, "the process died while rendering it")  # process
+    with engine.connect() as conn:
+        ctx, draft = load_planned(conn, row)
+    try:
+        raw = compose(cfg, ctx, draft)
+    except Exception as exc:
+        log.exception("outbox %s %s: cannot render the mail", row.id, row.message_id)
+        return _give_up(engine, row, describe(exc))
+    with engine.begin() as conn:
+        conn.execute(update(outbox).where(outbox.c.id == row.id, outbox.c.raw.is_(None))
+                     .values(raw=raw))
+        return conn.execute(select(outbox).where(outbox.c.id == row.id)).one()
+
+
+def _give_up(engine: Engine, row: Any, why: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(outbox).where(outbox.c.id == row.id).values(
+            state="failed", last_error=f"cannot render: {why}"))
+
+
+def _deliver(engine: Engine, cfg: OutboundConfig, sending: _Sending, row: Any,
+             now: datetime) -> tuple[str, bool]:
+    """Send one claimed row; returns the outcome and whether the batch must stop."""
+    recipients = [r for r in row.recipients.split(",") if r]
+    transport = sending.transport
+    try:
+        refused = transport.send(row.raw, cfg.from_address, recipients, row.message_id)
+    except SendFailure as exc:
+        failure = exc
+    except Exception as exc:  # a bug must not wedge the queue: retried, then failed, visibly
+        log.exception("outbox %s %s: unexpected error while sending", row.id, row.message_id)
+        transport.close()
+        failure = SendFailure(describe(exc), server=False)
+    else:
+        sending.journal.record(row.id, row.message_id)  # before the mark may wait for a lock
+        faults.end(transport.name)
+        _mark_sent(engine, row, refused, now)
+        return "sent", False
+    if failure.server:
+        faults.begin(transport.name, str(failure))
+    return _record_failure(engine, cfg, row, failure, now), failure.server
+
+
+def _mark_sent(engine: Engine, row: Any, refused: dict[str, str], now: datetime) -> None:
+    note = "refused: " + "; ".join(f"{k}: {v}" for k, v in refused.items()) if refused else None
+    if note:
+        log.warning("outbox %s %s: %s", row.id, row.message_id, note)
+    with engine.begin() as conn:
+        conn.execute(update(outbox).where(outbox.c.id == row.id)
+                     .values(state="sent", sent_at=now, last_error=note))
+
+
+def backoff(cfg: OutboundConfig, attempts: int) -> timedelta:
+    """30 s, 60 s, 120 s, ... capped at retry_max (defaults: doubling up to one hour)."""
+    return timedelta(seconds=delay(attempts - 1, cfg.outbox.retry_base, cfg.outbox.retry_max))
+
+
+def _record_failure(engine: Engine, cfg: OutboundConfig, row: Any, exc: SendFailure,
+                    now: datetime) -> str:
+    give_up = exc.permanent or row.attempts >= cfg.max_attempts
+    values: dict[str, Any] = {"last_error": str(exc)}
+    if give_up:
+        values["state"] = "failed"
+        log.error("outbox %s %s to %s failed after %d attempt(s): %s", row.id, row.message_id,
+                  row.recipients, row.attempts, exc)
+    else:
+        values["next_attempt_at"] = now + backoff(cfg, row.attempts)
+        if not exc.server and row.attempts == 1:
+            log.warning("outbox %s %s to %s not accepted, will retry: %s", row.id,
+                        row.message_id, row.recipients, exc)
+    with engine.begin() as conn:
+        conn.execute(update(outbox).where(outbox.c.id == row.id).values(**values))
+    return "failed" if give_up else "retried"

@@ -1,0 +1,80 @@
+"""Thread stage: a follow-up joins its ticket instead of opening a new one.
+
+A reply is recognised by In-Reply-To/References naming a Message-ID we received or sent
+for a ticket; a ticket reference in the subject counts only from a sender already on that
+ticket, so a stranger cannot attach mail to someone else's case by typing its number.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, bindparam, select, update
+
+from pipeline.db import utcnow
+from pipeline.process import ownmail
+from pipeline.process.parse import ParsedMessage
+from pipeline.schema import inbound, tickets
+
+
+@dataclass(frozen=True)
+class TicketRef:
+    id: int
+    ref: str
+    is_followup: bool
+
+
+_SET_TICKET = update(tickets).where(tickets.c.id == bindparam("row_id"))
+
+
+def format_ref(prefix: str, ticket_id: int) -> str:
+    return f"{prefix}-{ticket_id:06d}"
+
+
+def find_followup(conn: Connection, parsed: ParsedMessage, prefix: str) -> TicketRef | None:
+    ticket_id = _by_message_ids(conn, parsed.in_reply_to + parsed.references)
+    if ticket_id is None:
+        ticket_id = _by_subject_tag(conn, parsed, prefix)
+    if ticket_id is None:
+        return None
+    ref = conn.execute(select(tickets.c.ref).where(tickets.c.id == ticket_id)).scalar_one()
+    return TicketRef(ticket_id, ref, True)
+
+
+def _by_message_ids(conn: Connection, ids: tuple[str, ...]) -> int | None:
+    if not ids:
+        return None
+    found = conn.execute(select(inbound.c.ticket_id).where(
+        inbound.c.message_id.in_(ids), inbound.c.ticket_id.is_not(None)).limit(1)).scalar()
+    return found if found is not None else ownmail.ticket_of_sent(conn, ids)
+
+
+def _by_subject_tag(conn: Connection, parsed: ParsedMessage, prefix: str) -> int | None:
+    match = re.search(rf"\b{re.escape(prefix)}-(\d{{1,12}})\b", parsed.subject, re.IGNORECASE)
+    if not match or not parsed.from_addr:
+        return None
+    ticket_id = int(match.group(1))
+    on_ticket = conn.execute(select(inbound.c.id).where(
+        inbound.c.ticket_id == ticket_id, inbound.c.sender == parsed.from_addr).limit(1)).first()
+    return ticket_id if on_ticket else None
+
+
+def open_ticket(conn: Connection, parsed: ParsedMessage, mailbox: str, prefix: str) -> TicketRef:
+    now = utcnow()
+    ticket_id = conn.execute(tickets.insert(), {
+        "ref": f"pending-{now.timestamp()}-{id(parsed)}", "mailbox": mailbox,
+        "subject": parsed.subject[:1000], "requester": parsed.from_addr,
+        "language": parsed.language, "status": "open", "created_at": now,
+        "updated_at": now}).inserted_primary_key[0]
+    ref = format_ref(prefix, ticket_id)
+    conn.execute(_SET_TICKET, {"row_id": ticket_id, "ref": ref})
+    return TicketRef(ticket_id, ref, False)
+
+
+def attach(conn: Connection, parsed: ParsedMessage, mailbox: str, prefix: str) -> TicketRef:
+    found = find_followup(conn, parsed, prefix)
+    if found is None:
+        return open_ticket(conn, parsed, mailbox, prefix)
+    conn.execute(_SET_TICKET, {"row_id": found.id, "updated_at": utcnow()})
+    return found

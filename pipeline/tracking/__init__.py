@@ -1,0 +1,1 @@
+"""Tracking: human labels, corrections, misclassification metrics, reports and retraining."""

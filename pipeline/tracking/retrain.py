@@ -1,0 +1,218 @@
+"""Retraining with a guarantee: a candidate goes into service only if it is not worse.
+
+The candidate learns from the seed set plus the labels people collected. Both it and the
+model in service are then scored (macro-F1 per head) on the same held-out rows: the most
+recent labelled messages, which neither model trained on (too few of them: a fixed,
+hash-chosen share of the seed set, left out of the candidate's training). The candidate is
+installed only when no head gets worse by more than `[tracking] promote_margin` (or, with
+`promote_on = "mean"`, when the mean does not), so a bad batch of labels cannot put a
+worse model in service.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.triggers.cron import CronTrigger
+
+from classifier import modelsdir
+from pipeline.config import Config
+from pipeline.errors import DataError
+from pipeline.resources import bundled_path
+from pipeline.services import Services
+from pipeline.tracking import labelcsv, modelstore
+
+if TYPE_CHECKING:  # pandas and scikit-learn load with the work, not with the daemon
+    import pandas as pd
+
+log = logging.getLogger("triaje.retrain")
+HEADS = ("type", "priority", "queue")
+SEED_HOLDOUT = 0.2
+Say = Callable[[str], None]
+
+
+def seed_paths() -> list[str]:
+    return [str(bundled_path("pipeline.training_data"))]
+
+
+def split(config: Config, engine, data_paths: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """(training rows, held-out rows, where the held-out rows come from)."""
+    import pandas as pd  # deferred: pandas loads with the work, not with the daemon
+
+    from classifier import dataset  # deferred: pandas
+
+    seed = dataset.load(data_paths).frame
+    labelled = pd.DataFrame(labelcsv.labelled_rows(engine),
+                            columns=["subject", "body", "language", *HEADS])
+    tracking = config.tracking
+    size = math.floor(len(labelled) * tracking.holdout_fraction)
+    if size >= tracking.min_holdout:
+        cut = len(labelled) - size
+        return pd.concat([seed, labelled.iloc[:cut]], ignore_index=True).fillna(""), \
+            labelled.iloc[cut:].reset_index(drop=True), "labels"
+    held = seed.apply(lambda r: _bucket(r["subject"], r["body"]) < SEED_HOLDOUT, axis=1)
+    return pd.concat([seed[~held], labelled], ignore_index=True).fillna(""), \
+        seed[held].reset_index(drop=True), "seed"
+
+
+def _bucket(subject: str, body: str) -> float:
+    digest = hashlib.sha256(f"{subject}\x00{body}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def scores(model: Any, holdout: pd.DataFrame) -> dict[str, float]:
+    """Macro-F1 per head over the held-out rows labelled for that head."""
+    from sklearn.metrics import f1_score  # deferred: scikit-learn
+
+    predicted = model.predict(list(holdout["subject"]), list(holdout["body"]))
+    result = {}
+    for head in model.heads:
+        if head not in holdout:
+            continue
+        rows = [i for i, label in enumerate(holdout[head]) if label]
+        if rows:
+            truth = [holdout[head].iloc[i] for i in rows]
+            guess = [predicted[i][head].label for i in rows]
+            result[head] = float(f1_score(truth, guess, average="macro", zero_division=0))
+    return result
+
+
+def decide(candidate: dict[str, float], current: dict[str, float] | None, margin: float,
+           rule: str) -> tuple[bool, str]:
+    """Whether the candidate may replace the current model, and why."""
+    if current is None:
+        return True, "no model in service"
+    missing = sorted(set(current) - set(candidate))
+    if missing:
+        return False, f"the candidate has no {', '.join(missing)} head"
+    heads = sorted(current)
+    if not heads:
+        return False, "no held-out labels to compare the models on"
+    if rule == "mean":
+        new, old = _mean(candidate, heads), _mean(current, heads)
+        return (new >= old - margin,
+                f"mean macro-F1 {new:.3f} against {old:.3f} (margin {margin:.3f})")
+    worse = [h for h in heads if candidate[h] < current[h] - margin]
+    if worse:
+        return False, "worse on " + ", ".join(
+            f"{h} ({candidate[h]:.3f} < {current[h]:.3f} - {margin:.3f})" for h in worse)
+    return True, f"no head worse than the model in service by more than {margin:.3f}"
+
+
+def _mean(values: dict[str, float], heads: list[str]) -> float:
+    return sum(values[h] for h in heads) / len(heads)
+
+
+def retrain(env: Services, data_paths: list[str] | None = None, author: str = "retrain",
+            say: Say = log.info) -> dict[str, Any]:
+    """Train, compare, and install the candidate only when it is not worse."""
+    from classifier import artefact  # deferred: scikit-learn loads only when a command needs the model
+
+    config, models_dir = env.config, env.config.classifier.models_dir
+    train, holdout, source = split(config, env.engine, data_paths or seed_paths())
+    if holdout.empty:
+        raise DataError("no held-out rows to evaluate on; add labelled data")
+    say(f"training the candidate on {len(train)} rows; {len(holdout)} held-out rows ({source})")
+    with tempfile.TemporaryDirectory(prefix="triaje-retrain-") as tmp:
+        candidate = _train(config, train, Path(tmp))
+        current_version = artefact.current_version(models_dir)
+        current = artefact.load_current(models_dir) if current_version else None
+        result = _compare(config, candidate, current, holdout, source, len(train))
+        if result["promoted"]:
+            artefact.install(Path(tmp) / "candidate", models_dir)
+    modelstore.record(env.engine, "retrain", result["in_service"], current_version, author, result)
+    if result["promoted"]:
+        env.model = candidate
+    return result
+
+
+def _train(config: Config, train: pd.DataFrame, tmp: Path) -> Any:
+    from classifier import (  # deferred: scikit-learn loads only when a command needs the model
+        artefact,
+        training,
+    )
+
+    path = tmp / "train.csv"
+    train[["subject", "body", "language", *[h for h in HEADS if h in train]]].to_csv(path, index=False)
+    training.train_from_paths([str(path)], tmp / "candidate", config.classifier.target_precision)
+    return artefact.load_model(tmp / "candidate")
+
+
+def _compare(config: Config, candidate: Any, current: Any | None, holdout: pd.DataFrame,
+             source: str, train_rows: int) -> dict[str, Any]:
+    tracking = config.tracking
+    new = scores(candidate, holdout)
+    old = scores(current, holdout) if current is not None else None
+    promoted, reason = decide(new, old, tracking.promote_margin, tracking.promote_on)
+    return {
+        "promoted": promoted, "reason": reason, "rule": tracking.promote_on,
+        "margin": tracking.promote_margin,
+        "holdout": {"source": source, "rows": len(holdout)}, "training_rows": train_rows,
+        "candidate": {"version": candidate.version, "macro_f1": new, "mean": _mean_or_none(new)},
+        "current": None if current is None else {
+            "version": current.version, "macro_f1": old, "mean": _mean_or_none(old or {})},
+        "in_service": candidate.version if promoted else (current.version if current else None),
+    }
+
+
+def _mean_or_none(values: dict[str, float]) -> float | None:
+    return sum(values.values()) / len(values) if values else None
+
+
+def scheduled_jobs(env: Services) -> list[tuple[Callable[[], None], dict[str, Any]]]:
+    """The daemon's tracking jobs: retrain and the report mail on their cron schedules, and
+    a watch that loads a model another process put in service (`triaje model promote`)."""
+    tracking, zone = env.config.tracking, env.config.desk.timezone
+    jobs: list[tuple[Callable[[], None], dict[str, Any]]] = [
+        (lambda: reload_if_changed(env), {"trigger": "interval", "seconds": 60,
+                                          "id": "model-watch"})]
+    if tracking.retrain_schedule:
+        jobs.append((lambda: _logged(retrain, env), {
+            "trigger": CronTrigger.from_crontab(tracking.retrain_schedule, timezone=zone),
+            "id": "retrain"}))
+    if tracking.report_schedule and tracking.report_recipients:
+        jobs.append((lambda: _logged(_mail_report, env), {
+            "trigger": CronTrigger.from_crontab(tracking.report_schedule, timezone=zone),
+            "id": "report"}))
+    return jobs
+
+
+def _mail_report(env: Services) -> None:
+    from pipeline.tracking import report  # deferred: pandas and matplotlib
+
+    report.mail_report(env.engine, env.config)
+
+
+def _logged(job: Callable[[Services], Any], env: Services) -> None:
+    try:
+        result = job(env)
+    except Exception:
+        log.exception("scheduled %s failed", job.__name__)
+        return
+    if isinstance(result, dict) and "promoted" in result:
+        log.info("retrain: %s (%s)", "promoted " + result["in_service"] if result["promoted"]
+                 else "kept " + str(result["in_service"]), result["reason"])
+
+
+def reload_if_changed(env: Services) -> str | None:
+    """Load the model in service when it is not the one in memory; returns the new version."""
+    models_dir = env.config.classifier.models_dir
+    try:
+        version = modelsdir.current_version(models_dir)
+        if version is None or (env.model is not None and env.model.version == version):
+            return None
+        from classifier import artefact  # deferred: scikit-learn loads only when a command needs the model
+
+        env.model = artefact.load_current(models_dir)
+    except Exception:
+        log.exception("could not load the model in service from %s; keeping the one loaded",
+                      models_dir)
+        return None
+    log.info("model %s is now in service", version)
+    return version

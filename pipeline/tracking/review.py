@@ -1,0 +1,199 @@
+"""The review queue: what a person should check, and the record of what they decided.
+
+First the predictions the model was unsure about, lowest confidence first, then the audit
+sample (confident predictions drawn at random, in arrival order). A decision is stored the
+moment it is made (accept: the prediction becomes a human label; correct: the new label;
+skip: not shown again), so quitting at any point and coming back resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from pipeline.db import utcnow
+from pipeline.schema import audit_sample, inbound, predictions, review_log, tickets
+from pipeline.tracking import labels
+
+DECISIONS = ("accept", "correct", "skip")
+LOW, AUDIT = "low_confidence", "audit"
+
+
+@dataclass
+class HeadItem:
+    head: str
+    predicted: str
+    confidence: float
+    needs_review: bool
+    current: str | None = None  # the latest human label, if any
+
+
+@dataclass
+class Item:
+    inbound_id: int
+    ticket_ref: str
+    subject: str
+    sender: str
+    received_at: Any
+    body: str
+    reason: str  # low_confidence | audit
+    heads: list[HeadItem] = field(default_factory=list)
+
+    @property
+    def lowest(self) -> float:
+        return min((h.confidence for h in self.heads), default=1.0)
+
+
+def pending(engine: Engine, include_skipped: bool = False) -> list[Item]:
+    """Low-confidence items by rising confidence, then audit items by arrival."""
+    with engine.connect() as conn:
+        messages = _messages(conn)
+        preds = _predictions(conn, [m["id"] for m in messages])
+        human = labels.latest(conn, [m["id"] for m in messages])
+        decided = _decided(conn, include_skipped)
+    low, audited = [], []
+    for msg in messages:
+        item = _item(msg, preds.get(msg["id"], []), human, decided)
+        if item.heads:
+            (audited if item.reason == AUDIT else low).append(item)
+    return sorted(low, key=lambda i: (i.lowest, i.inbound_id)) + audited
+
+
+def _messages(conn) -> list[dict]:
+    query = (select(inbound.c.id, inbound.c.subject, inbound.c.sender, inbound.c.received_at,
+                    inbound.c.body_text, tickets.c.ref, audit_sample.c.drawn)
+             .join(tickets, tickets.c.id == inbound.c.ticket_id)
+             .outerjoin(audit_sample, audit_sample.c.inbound_id == inbound.c.id)
+             .where(inbound.c.state == "processed", inbound.c.is_followup.is_(False))
+             .order_by(inbound.c.id))
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def _predictions(conn, ids: list[int]) -> dict[int, list]:
+    found: dict[int, dict[str, Any]] = {}
+    query = select(predictions).where(predictions.c.inbound_id.in_(ids)).order_by(predictions.c.id)
+    for row in conn.execute(query):
+        found.setdefault(row.inbound_id, {}).setdefault(row.head, row)  # the routing one
+    return {k: list(v.values()) for k, v in found.items()}
+
+
+def _decided(conn, include_skipped: bool) -> set[tuple[int, str]]:
+    wanted = ("accept", "correct") if include_skipped else DECISIONS
+    query = select(review_log.c.inbound_id, review_log.c.head).where(
+        review_log.c.decision.in_(wanted))
+    return {(r.inbound_id, r.head) for r in conn.execute(query)}
+
+
+def _item(msg: dict, preds: list, human: dict, decided: set) -> Item:
+    audit = bool(msg["drawn"])
+    unsure = any(p.needs_review for p in preds)
+    item = Item(msg["id"], msg["ref"], msg["subject"] or "", msg["sender"] or "",
+                msg["received_at"], msg["body_text"] or "", AUDIT if audit else LOW)
+    if not (audit or unsure):
+        return item
+    for p in sorted(preds, key=lambda p: _order(p.head)):
+        key = (msg["id"], p.head)
+        current = human.get(key, {}).get("label")
+        if key in decided or (not audit and current is not None):
+            continue  # an audit shows labelled heads too: the sample must be reviewed whole
+        item.heads.append(HeadItem(p.head, p.label, float(p.confidence), bool(p.needs_review),
+                                   current))
+    return item
+
+
+def _order(head: str) -> tuple[int, str]:
+    return (labels.HEADS.index(head) if head in labels.HEADS else 99, head)
+
+
+def decide(engine: Engine, inbound_id: int, head: str, decision: str, author: str,
+           label: str | None = None) -> None:
+    """Store one decision; accept and correct also record the human label (source review)."""
+    if decision not in DECISIONS:
+        raise ValueError(f"unknown decision {decision!r}")
+    if decision == "correct" and not label:
+        raise ValueError("a correction needs the new label")
+    with engine.begin() as conn:
+        if decision == "accept" and label is None:
+            label = conn.execute(select(predictions.c.label).where(
+                predictions.c.inbound_id == inbound_id, predictions.c.head == head)
+                .order_by(predictions.c.id).limit(1)).scalar_one()
+        conn.execute(review_log.insert().values(
+            inbound_id=inbound_id, head=head, decision=decision,
+            label=label if decision != "skip" else None, author=author, created_at=utcnow()))
+        if decision != "skip":
+            labels.record(conn, inbound_id, head, label, "review", author)
+
+
+Ask = Callable[[str], str]
+
+
+@dataclass
+class Console:
+    """The few I/O calls a session needs, so it runs in a terminal, under CliRunner or tmux."""
+
+    echo: Callable[[str], None]
+    key: Callable[[str], str]  # shows a prompt, returns one key
+    ask: Ask  # shows a prompt, returns a line
+
+
+def run_session(engine: Engine, console: Console, author: str, model: Any | None = None,
+                limit: int | None = None, include_skipped: bool = False) -> dict[str, int]:
+    """Walk the queue until it is empty, `limit` messages were shown, or the user quits."""
+    counts = {"accept": 0, "correct": 0, "skip": 0}
+    items = pending(engine, include_skipped)
+    total = len(items) if limit is None else min(limit, len(items))
+    if not items:
+        console.echo("Nothing to review.")
+    for number, item in enumerate(items[:total], 1):
+        console.echo(_header(item, number, total))
+        for head in item.heads:
+            choice = _choose(console, head)
+            if choice == "q":
+                console.echo("Stopped; the next review starts here.")
+                return counts
+            label = _label_for(choice, head, console, model)
+            decision = {"a": "accept", "c": "correct", "s": "skip"}[choice]
+            decide(engine, item.inbound_id, head.head, decision, author, label)
+            counts[decision] += 1
+    return counts
+
+
+def _label_for(choice: str, head: HeadItem, console: Console, model: Any | None) -> str | None:
+    """Accept confirms what stands (a person's earlier label, else the prediction)."""
+    if choice == "c":
+        return _new_label(console, head.head, model)
+    return (head.current or head.predicted) if choice == "a" else None
+
+
+def _header(item: Item, number: int, total: int) -> str:
+    why = f"low confidence {item.lowest:.0%}" if item.reason == LOW else "audit sample"
+    body = "\n".join(f"  | {line}" for line in item.body.strip().splitlines()[:8])
+    return (f"\n[{number}/{total}] {item.ticket_ref}  ({why})  {item.sender}  "
+            f"{str(item.received_at)[:16]}\nSubject: {item.subject}\n{body}")
+
+
+def _choose(console: Console, head: HeadItem) -> str:
+    extra = f"; a person said {head.current!r}" if head.current else ""
+    prompt = (f"  {head.head}: {head.predicted} ({head.confidence:.0%}{extra})  "
+              "[a]ccept [c]orrect [s]kip [q]uit: ")
+    while True:
+        key = (console.key(prompt) or "").strip().lower()[:1]
+        if key in ("a", "c", "s", "q"):
+            return key
+        console.echo("  press a, c, s or q")
+
+
+def _new_label(console: Console, head: str, model: Any | None) -> str:
+    valid = labels.known_labels(head, model)
+    console.echo("  valid: " + "  ".join(f"{i}) {label}" for i, label in enumerate(valid, 1)))
+    while True:
+        answer = console.ask(f"  new {head} (number or label): ").strip()
+        if answer.isdigit() and 1 <= int(answer) <= len(valid):
+            return valid[int(answer) - 1]
+        label = labels.resolve(head, answer, model) if answer else None
+        if label:
+            return label
+        console.echo(f"  {answer!r} is not a {head} label")
