@@ -13,10 +13,11 @@ from smtp_receiver import Receiver
 from sqlalchemy import select
 from stubmodel import KeywordModel
 
+from pipeline.outbound import sender
 from pipeline.schema import correction_mails, inbound
 from pipeline.schema import labels as labels_table
 from pipeline.schema import outbox as outbox_table
-from pipeline.tracking import labels
+from pipeline.tracking import labels, review
 
 pytestmark = pytest.mark.dovecot
 
@@ -142,3 +143,25 @@ def test_configured_corrector_by_ticket_reference(deskbox, tmp_path, monkeypatch
                    ("queue", "hardware", "jefa@example.org")}
     assert mails_to(receiver, "jefa@example.org") == []  # understood: no answer
     assert len(mails_to(receiver, "hw@example.org")) == 1  # same team: no second routing mail
+
+
+def test_a_review_correction_reroutes_like_a_mail_correction(deskbox, tmp_path, monkeypatch,
+                                                             receiver):
+    env = setup_desk(deskbox, tmp_path, monkeypatch, receiver)
+    assert len(mails_to(receiver, "hw@example.org")) == 1
+    with env.engine.connect() as conn:
+        first = conn.execute(select(inbound.c.id)).scalar_one()
+    rerouted = review.decide_item(env.engine, env.config, env.model, first,
+                                  [("queue", "correct", "network"), ("type", "accept", None)],
+                                  "lucia")
+    assert rerouted == ["redes@example.org"]
+    sender.drain(env.engine, env.config.outbound)
+    moved = mails_to(receiver, "redes@example.org")
+    assert len(moved) == 1 and "SD-000001" in moved[0]["Subject"]
+    assert moved[0]["Auto-Submitted"] == "auto-generated"
+    assert any(p.get_content_type() == "message/rfc822" for p in moved[0].walk())
+    got = {(g["head"], g["label"], g["source"], g["author"]) for g in stored_labels(env)}
+    assert ("queue", "network", "review", "lucia") in got
+    # the same correction again changes no team: no second routing mail
+    assert review.decide_item(env.engine, env.config, env.model, first,
+                              [("queue", "correct", "network")], "lucia") == []

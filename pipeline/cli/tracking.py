@@ -87,7 +87,7 @@ def review_command(ctx: click.Context, who: str | None, limit: int | None,
     console = reviewmod.Console(echo=click.echo, key=_read_key, ask=lambda p: click.prompt(
         p, default="", show_default=False, prompt_suffix=""))
     counts = reviewmod.run_session(env.engine, console, _author(who), _model_if_any(env), limit,
-                                   include_skipped)
+                                   include_skipped, env.config)
     click.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
 
 

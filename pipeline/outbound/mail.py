@@ -28,7 +28,7 @@ class MailContext:
 
     ticket_ref: str
     ticket_id: int
-    inbound_id: int
+    inbound_id: int | None  # the message the mails belong to (None: a reviewer's correction)
     is_followup: bool
     automatic: bool
     parsed: ParsedMessage

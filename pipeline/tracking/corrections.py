@@ -26,7 +26,7 @@ from pipeline import vocabulary
 from pipeline.addresses import normalise
 from pipeline.config import Config
 from pipeline.db import as_utc, utcnow
-from pipeline.outbound import planner
+from pipeline.outbound import planner, queue
 from pipeline.outbound.mail import MailContext, OutgoingMail
 from pipeline.outbound.materialise import StoredPrediction
 from pipeline.process.parse import ParsedMessage, parse_message
@@ -122,6 +122,25 @@ def from_mail(conn: Connection, config: Config, model: Any | None,
     return Correction(ticket, target, normalise(parsed.from_addr), "email", applied, unknown)
 
 
+def for_case(conn: Connection, target: int, author: str, source: str,
+             applied: dict[str, str], note: str | None = None) -> Correction:
+    """A correction a reviewer makes on a case (`target` is the message that opened it)."""
+    row = conn.execute(select(tickets.c.id, tickets.c.ref).select_from(
+        inbound.join(tickets, tickets.c.id == inbound.c.ticket_id))
+        .where(inbound.c.id == target)).one()
+    return Correction(TicketRef(row.id, row.ref, False), target, author, source, dict(applied),
+                      note=note or None)
+
+
+def apply(conn: Connection, config: Config, model: Any | None, correction: Correction) -> list[str]:
+    """A reviewer's correction, in the caller's transaction: the labels, and the same
+    re-route a correction by mail causes. Returns the addresses the case went to."""
+    record(conn, correction, None)
+    mails = mails_for(conn, config, model, correction, None)
+    queue.enqueue(conn, mails)
+    return [r for m in mails for r in m.recipients]
+
+
 def record(conn: Connection, correction: Correction, origin_inbound_id: int | None) -> None:
     """The labels, as the truth from now on; a mail correction also as a correction row."""
     for head, label in correction.applied.items():
@@ -144,9 +163,11 @@ def summary(correction: Correction, sender: str) -> str:
 
 
 def mails_for(conn: Connection, config: Config, model: Any | None, correction: Correction,
-              origin_inbound_id: int, reply_to: ParsedMessage | None = None) -> list[OutgoingMail]:
+              origin_inbound_id: int | None,
+              reply_to: ParsedMessage | None = None) -> list[OutgoingMail]:
     """The mails a correction causes: a re-route when the team changes, and an answer to
-    `reply_to` (the correction mail) when some words were not understood."""
+    `reply_to` (the correction mail) when some words were not understood. The mails belong
+    to `origin_inbound_id`, the correction mail (None for a correction made in review)."""
     case, source = _case(conn, correction, origin_inbound_id)
     limit = config.desk.max_message_bytes
     cfg = config.outbound
@@ -181,7 +202,7 @@ def effective_labels(conn: Connection, target: int) -> dict[str, dict[str, Any]]
 
 
 def _case(conn: Connection, correction: Correction,
-          origin_inbound_id: int) -> tuple[MailContext, dict[str, Any]]:
+          origin_inbound_id: int | None) -> tuple[MailContext, dict[str, Any]]:
     """The opening message as the case of the mails, with the corrected labels."""
     row = conn.execute(select(inbound.c.raw, inbound.c.mailbox, inbound.c.received_at,
                               inbound.c.automatic).where(inbound.c.id == correction.target)).one()

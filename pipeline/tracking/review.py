@@ -12,11 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
+from pipeline.config import Config
 from pipeline.db import utcnow
 from pipeline.schema import audit_sample, inbound, predictions, review_log, tickets
-from pipeline.tracking import labels
+from pipeline.tracking import corrections, labels
 
 DECISIONS = ("accept", "correct", "skip")
 LOW, AUDIT = "low_confidence", "audit"
@@ -111,20 +112,53 @@ def _order(head: str) -> tuple[int, str]:
 def decide(engine: Engine, inbound_id: int, head: str, decision: str, author: str,
            label: str | None = None) -> None:
     """Store one decision; accept and correct also record the human label (source review)."""
+    with engine.begin() as conn:
+        _store(conn, inbound_id, head, decision, author, label)
+
+
+def decide_item(engine: Engine, config: Config | None, model: Any | None, inbound_id: int,
+                decisions: list[tuple[str, str, str | None]], author: str,
+                note: str | None = None) -> list[str]:
+    """Store one case's decisions (head, decision, label) together and, when a label was
+    corrected, re-route the case exactly as a correction by mail would (one routing mail
+    for the whole case, queued in the same transaction). Returns where it was re-routed."""
+    corrected: dict[str, str] = {}
+    with engine.begin() as conn:
+        for head, decision, label in decisions:
+            if decision == "correct":
+                _log(conn, inbound_id, head, decision, label, author)
+                corrected[head] = str(label)
+            else:
+                _store(conn, inbound_id, head, decision, author, label)
+        if not corrected:
+            return []
+        correction = corrections.for_case(conn, inbound_id, author, "review", corrected, note)
+        if config is None:  # no desk to route for (a bare database): record the labels only
+            corrections.record(conn, correction, None)
+            return []
+        return corrections.apply(conn, config, model, correction)
+
+
+def _store(conn: Connection, inbound_id: int, head: str, decision: str, author: str,
+           label: str | None) -> None:
     if decision not in DECISIONS:
         raise ValueError(f"unknown decision {decision!r}")
     if decision == "correct" and not label:
         raise ValueError("a correction needs the new label")
-    with engine.begin() as conn:
-        if decision == "accept" and label is None:
-            label = conn.execute(select(predictions.c.label).where(
-                predictions.c.inbound_id == inbound_id, predictions.c.head == head)
-                .order_by(predictions.c.id).limit(1)).scalar_one()
-        conn.execute(review_log.insert().values(
-            inbound_id=inbound_id, head=head, decision=decision,
-            label=label if decision != "skip" else None, author=author, created_at=utcnow()))
-        if decision != "skip":
-            labels.record(conn, inbound_id, head, label, "review", author)
+    if decision == "accept" and label is None:
+        label = conn.execute(select(predictions.c.label).where(
+            predictions.c.inbound_id == inbound_id, predictions.c.head == head)
+            .order_by(predictions.c.id).limit(1)).scalar_one()
+    _log(conn, inbound_id, head, decision, label, author)
+    if decision != "skip":
+        labels.record(conn, inbound_id, head, str(label), "review", author)
+
+
+def _log(conn: Connection, inbound_id: int, head: str, decision: str, label: str | None,
+         author: str) -> None:
+    conn.execute(review_log.insert().values(
+        inbound_id=inbound_id, head=head, decision=decision,
+        label=label if decision != "skip" else None, author=author, created_at=utcnow()))
 
 
 Ask = Callable[[str], str]
@@ -140,8 +174,10 @@ class Console:
 
 
 def run_session(engine: Engine, console: Console, author: str, model: Any | None = None,
-                limit: int | None = None, include_skipped: bool = False) -> dict[str, int]:
-    """Walk the queue until it is empty, `limit` messages were shown, or the user quits."""
+                limit: int | None = None, include_skipped: bool = False,
+                config: Config | None = None) -> dict[str, int]:
+    """Walk the queue until it is empty, `limit` messages were shown, or the user quits.
+    Each case's decisions are stored when its last head is decided (or on quit)."""
     counts = {"accept": 0, "correct": 0, "skip": 0}
     items = pending(engine, include_skipped)
     total = len(items) if limit is None else min(limit, len(items))
@@ -149,16 +185,28 @@ def run_session(engine: Engine, console: Console, author: str, model: Any | None
         console.echo("Nothing to review.")
     for number, item in enumerate(items[:total], 1):
         console.echo(_header(item, number, total))
-        for head in item.heads:
-            choice = _choose(console, head)
-            if choice == "q":
-                console.echo("Stopped; the next review starts here.")
-                return counts
-            label = _label_for(choice, head, console, model)
-            decision = {"a": "accept", "c": "correct", "s": "skip"}[choice]
-            decide(engine, item.inbound_id, head.head, decision, author, label)
+        decisions, quit_now = _ask_item(console, item, model)
+        for _, decision, _ in decisions:
             counts[decision] += 1
+        rerouted = decide_item(engine, config, model, item.inbound_id, decisions, author)
+        if rerouted:
+            console.echo(f"  re-routed to {', '.join(rerouted)}")
+        if quit_now:
+            console.echo("Stopped; the next review starts here.")
+            return counts
     return counts
+
+
+def _ask_item(console: Console, item: Item,
+              model: Any | None) -> tuple[list[tuple[str, str, str | None]], bool]:
+    decisions: list[tuple[str, str, str | None]] = []
+    for head in item.heads:
+        choice = _choose(console, head)
+        if choice == "q":
+            return decisions, True
+        label = _label_for(choice, head, console, model)
+        decisions.append((head.head, {"a": "accept", "c": "correct", "s": "skip"}[choice], label))
+    return decisions, False
 
 
 def _label_for(choice: str, head: HeadItem, console: Console, model: Any | None) -> str | None:
