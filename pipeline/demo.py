@@ -1,12 +1,15 @@
 """`triaje demo`: the whole pipeline on the bundled sample mailbox, no server needed.
 
-It writes a working folder with a config, an SQLite database, a model trained on the
-bundled seed set (only when none is installed yet), and the mails it would send as .eml
-files, then prints what happened to each message.
+It writes a working folder with a copy of the sample Maildir, a config, an SQLite database,
+a model trained on the bundled seed set (only when none is installed yet), and the mails it
+would send as .eml files, then prints what happened to each message. The sample is copied
+because an installed package is no place to read a Maildir from: its empty cur/ and tmp/
+folders may not survive packaging, and nothing may ever write there.
 """
 
 from __future__ import annotations
 
+import shutil
 from importlib.resources import files
 from pathlib import Path
 
@@ -29,6 +32,12 @@ start = "all"
 addresses = ["desk@example.org"]
 default_language = "es"
 timezone = "Europe/Madrid"
+
+[service_levels]
+# the desk answers Monday to Friday, 8:00 to 18:00 Madrid time: no promise falls outside
+timezone = "Europe/Madrid"
+business_hours = "08:00-18:00"
+business_days = [1, 2, 3, 4, 5]
 
 [classifier]
 models_dir = "{workdir}/models"
@@ -69,12 +78,41 @@ def seed_data() -> Path:
     return bundled_path("pipeline.training_data")
 
 
+RUN_FILES = ("triaje.db", "triaje.db-wal", "triaje.db-shm", "triaje.db.sent")
+RUN_FOLDERS = ("outbox", "sample_mailbox")
+
+
 def write_config(workdir: Path) -> Path:
     workdir.mkdir(parents=True, exist_ok=True)
+    sample = copy_sample(workdir)
     path = workdir / "triaje.toml"
     path.write_text(CONFIG_TEMPLATE.format(workdir=workdir.resolve().as_posix(),
-                                           sample=sample_mailbox().as_posix()), encoding="utf-8")
+                                           sample=sample.resolve().as_posix()), encoding="utf-8")
     return path
+
+
+def copy_sample(workdir: Path) -> Path:
+    """The bundled messages as a complete Maildir of the demo's own (new/, cur/, tmp/)."""
+    target = workdir / "sample_mailbox"
+    for folder in ("new", "cur", "tmp"):
+        (target / folder).mkdir(parents=True, exist_ok=True)
+    for message in (sample_mailbox() / "new").iterdir():
+        if message.is_file() and not (target / "new" / message.name).exists():
+            shutil.copyfile(message, target / "new" / message.name)
+    return target
+
+
+def earlier_run(workdir: Path) -> bool:
+    return (workdir / "triaje.db").exists()
+
+
+def clear_run(workdir: Path) -> None:
+    """What `--fresh` removes: the database, the mails written and the Maildir copy. The
+    trained model stays: training it again would only cost time."""
+    for name in RUN_FILES:
+        (workdir / name).unlink(missing_ok=True)
+    for name in RUN_FOLDERS:
+        shutil.rmtree(workdir / name, ignore_errors=True)
 
 
 def ensure_model(models_dir: str, progress: bool) -> str:

@@ -70,13 +70,20 @@ TERMS: dict[str, tuple[Term, ...]] = {
         Term("low", "baja", "low", ("bajo", "p4")),
     ),
     "queue": (
-        Term("network", "Redes", "Network", ("red", "networking", "comunicaciones")),
-        Term("hardware", "Puesto de trabajo", "Hardware", ("equipos", "puesto", "microinformática")),
-        Term("applications", "Aplicaciones", "Applications", ("aplicación", "apps", "software")),
-        Term("access", "Accesos", "Access", ("acceso", "cuentas", "identidad", "identity")),
-        Term("procurement", "Compras", "Procurement", ("adquisiciones", "purchasing", "purchase")),
+        # the phrase of a queue is its subject, for "what you told us about ..."
+        Term("network", "Redes", "Network", ("red", "networking", "comunicaciones"),
+             "la red y las comunicaciones", "the network and communications"),
+        Term("hardware", "Puesto de trabajo", "Hardware", ("equipos", "puesto", "microinformática"),
+             "los equipos y dispositivos", "computers and devices"),
+        Term("applications", "Aplicaciones", "Applications", ("aplicación", "apps", "software"),
+             "las aplicaciones", "the applications"),
+        Term("access", "Accesos", "Access", ("acceso", "cuentas", "identidad", "identity"),
+             "las cuentas y los accesos", "accounts and access"),
+        Term("procurement", "Compras", "Procurement", ("adquisiciones", "purchasing", "purchase"),
+             "las compras y los pedidos", "purchases and orders"),
         Term("service_desk", "Mesa de servicio", "Service desk",
-             ("mesa", "mesa de ayuda", "desk", "cau", "helpdesk", "help desk")),
+             ("mesa", "mesa de ayuda", "desk", "cau", "helpdesk", "help desk"),
+             "la atención de la mesa de servicio", "the way the service desk looked after you"),
     ),
 }
 

@@ -18,6 +18,7 @@ from stubmodel import KeywordModel
 
 from pipeline.ingest import poller
 from pipeline.outbound import sender
+from pipeline.schema import inbound as inbound_table
 from pipeline.schema import outbox as outbox_table
 
 pytestmark = pytest.mark.dovecot
@@ -100,7 +101,7 @@ def test_routing_rules_and_low_confidence_to_triage(deskbox, tmp_path, monkeypat
     assert route["Auto-Submitted"] == "auto-generated"
     attached = [p for p in route.walk() if p.get_content_type() == "message/rfc822"]
     assert len(attached) == 1
-    assert "incident" in route.get_body(("plain",)).get_content()
+    assert "tipo: incidencia" in route.get_body(("plain",)).get_content()
 
 
 def test_no_ack_for_out_of_office_bounce_or_list(deskbox, tmp_path, monkeypatch, receiver):
@@ -121,6 +122,48 @@ def test_no_ack_for_out_of_office_bounce_or_list(deskbox, tmp_path, monkeypatch,
     with env.engine.connect() as conn:
         kinds = [r.kind for r in conn.execute(outbox_table.select())]
     assert "ack" not in kinds
+
+
+@pytest.mark.parametrize("subject, headers", [
+    ("Respuesta automática: No puedo imprimir", {}),
+    ("Fuera de la oficina", {}),
+    ("Automatic reply: Printer not working", {}),
+    ("Out of Office: back on Monday", {}),
+    ("Autoreply", {}),
+    ("Hola", {"X_Autoreply": "yes"}),
+    ("Hola", {"X_Autorespond": "yes"}),
+    ("Hola", {"Precedence": "auto_reply"}),
+])
+def test_an_out_of_office_without_rfc3834_headers_is_registered_and_never_answered(
+        deskbox, tmp_path, monkeypatch, receiver, subject, headers):
+    """Vacation responders that do not say Auto-Submitted: a case for nobody, no ack, no
+    team mail; the message is kept, registered as automatic."""
+    deskbox.append(make_mail(subject=subject, sender="lucia@example.com",
+                             body="Estaré fuera hasta el lunes. Para urgencias, llamad a Pedro.",
+                             **headers))
+    env = mail_config(deskbox, tmp_path, monkeypatch, receiver)
+    summary = run_cycle(env)
+    assert (summary.new_tickets, summary.automatic, summary.quarantined) == (1, 1, 0)
+    with env.engine.connect() as conn:
+        row = conn.execute(inbound_table.select()).one()
+        kinds = [r.kind for r in conn.execute(outbox_table.select())]
+    assert row.state == "processed" and row.automatic and "out of office" in row.auto_reason
+    assert kinds == [] and receiver.messages == []
+
+
+def test_an_out_of_office_answering_our_ack_is_not_forwarded(deskbox, tmp_path, monkeypatch,
+                                                             receiver):
+    deskbox.append(make_mail(subject="La impresora no imprime", sender="ana@example.com"))
+    env = mail_config(deskbox, tmp_path, monkeypatch, receiver)
+    run_cycle(env)
+    ack = by_recipient(receiver, "ana@example.com")[0]
+    before = len(receiver.messages)
+    deskbox.append(make_mail(subject=f"Respuesta automática: {ack['Subject']}",
+                             sender="ana@example.com", In_Reply_To=ack["Message-ID"],
+                             body="Estoy de vacaciones hasta el día 14."))
+    summary = run_cycle(env)
+    assert (summary.followups, summary.automatic) == (1, 1)
+    assert len(receiver.messages) == before  # no forward to the team, no note, no ack
 
 
 def test_smtp_down_then_up_sends_each_mail_once(deskbox, tmp_path, monkeypatch):

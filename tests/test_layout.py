@@ -4,6 +4,7 @@ functions count), no crowded folders, late imports only to defer a heavy library
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,3 +113,11 @@ def test_late_imports_say_they_defer_a_heavy_library():
                         "# deferred" not in lines[node.lineno - 1]:
                     late.append(f"{name}:{node.lineno}: {lines[node.lineno - 1].strip()}")
     assert late == []
+
+
+def test_every_package_folder_is_installed():
+    """pyproject.toml lists packages by name; a folder left out installs as nothing."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {".".join(p.parent.relative_to(ROOT).parts) for package in PACKAGES
+               for p in (ROOT / package).rglob("__init__.py")}
+    assert folders - listed == set()

@@ -17,7 +17,7 @@ from pipeline.cli.outbox import outbox_group
 from pipeline.config import load
 from pipeline.db import open_database, utcnow
 from pipeline.outbound import admin, queue, sender
-from pipeline.outbound.emlfiles import file_name
+from pipeline.outbound.emlfiles import file_name, write_eml
 from pipeline.outbound.templatecheck import sample_context
 from pipeline.schema import inbound, tickets
 
@@ -72,7 +72,7 @@ def test_file_mode_writes_one_eml_per_mail_and_marks_it_sent(setup, tmp_path):
     for path in files:
         msg = email.message_from_bytes(path.read_bytes(), policy=policy.default)
         row = stored[msg["Message-ID"]]
-        assert path.name == file_name(row["message_id"])
+        assert path.name == f"{msg['X-Triaje-Ticket']}-{row['kind']}.eml"  # SD-000123-ack.eml
         assert path.read_bytes() == outbox_raw(engine, row["id"])
         assert row["state"] == "sent" and row["id"] in ids
         assert msg["From"].addresses[0].addr_spec == "desk@demo.example"
@@ -85,6 +85,15 @@ def outbox_raw(engine, row_id: int) -> bytes:
 
     with engine.connect() as conn:
         return conn.execute(select(table.c.raw).where(table.c.id == row_id)).scalar_one()
+
+
+def test_a_second_mail_of_the_same_kind_gets_its_own_file_and_a_resend_keeps_it(tmp_path):
+    first = write_eml(tmp_path, "<a@x>", b"one", "SD-000001-forward")
+    second = write_eml(tmp_path, "<b@x>", b"two", "SD-000001-forward")
+    again = write_eml(tmp_path, "<a@x>", b"one", "SD-000001-forward")
+    assert (first.name, second.name, again.name) == (
+        "SD-000001-forward.eml", "SD-000001-forward-2.eml", "SD-000001-forward.eml")
+    assert second.read_bytes() == b"two"
 
 
 def test_file_names_cannot_escape_the_directory():

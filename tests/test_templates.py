@@ -65,19 +65,18 @@ def test_missing_variable_is_an_error_not_a_gap(tmp_path):
 def test_ack_says_what_was_understood_in_plain_words():
     cfg = outbound()
     _, es, _ = parts(outgoing.build_mails(cfg, sample_context("es"))[0].raw)
-    assert "una incidencia (algo ha dejado de funcionar)" in es
-    assert "Sentimos las molestias" in es and "SD-000123" in es
-    request = {"type": Guess("request", 0.9), "priority": Guess("low", 0.9)}
+    assert "Sentimos las molestias" in es and "SD-000123" in es and "incident" not in es
+    request = {"type": Guess("request", 0.9), "priority": Guess("low", 0.9)}  # a synonym
     _, en, _ = parts(outgoing.build_mails(cfg, sample_context("en", predictions=request))[0].raw)
-    assert "a service request" in en and "request," not in en
-    assert "Thank you for writing" in en and "reply to this email" in en
+    assert "We have received your request" in en and "sorry" not in en
+    assert "request," not in en and "reply to this email" in en
 
 
 def test_doubtful_type_is_not_claimed_in_the_ack():
     cfg = outbound()
     unsure = {"type": Guess("incident", 0.4, True), "priority": Guess("high", 0.9)}
     _, text, _ = parts(outgoing.build_mails(cfg, sample_context("es", predictions=unsure))[0].raw)
-    assert "incidencia" not in text and "todavía no lo tenemos claro" in text
+    assert "incidencia" not in text and "Una persona del equipo lo leerá" in text
 
 
 def test_routing_mail_carries_labels_confidence_sender_text_and_how_to_correct():
@@ -85,9 +84,10 @@ def test_routing_mail_carries_labels_confidence_sender_text_and_how_to_correct()
     ctx = sample_context("es")
     route_mail = outgoing.build_mails(cfg, ctx)[1]
     msg, text, html = parts(route_mail.raw)
-    for needle in ("tipo: incident (93 % de confianza)", "prioridad: high (81 %",
-                   "ana@example.org", "SD-000123", "la impresora de la segunda planta",
-                   "tipo: incidente", "prioridad: alta", "cola: redes"):
+    for needle in ("tipo: incidencia (93 % de confianza)", "prioridad: alta (81 %",
+                   "cola: Puesto de trabajo (77 %", "ana@example.org", "SD-000123",
+                   "la impresora de la segunda planta", "tipo: incidencia", "prioridad: alta",
+                   "cola: redes"):
         assert needle in text
     assert "93 % de confianza" in html
     attached = [p for p in msg.iter_attachments() if p.get_content_type() == "message/rfc822"]
@@ -110,9 +110,9 @@ def test_user_text_is_literal_never_template_code():
 
 def test_sender_name_is_escaped_in_html():
     raw = sample_raw("en").replace(b"Ann Green", b'"<script>alert(1)</script>"')
-    ack = outgoing.build_mails(outbound(), sample_context("en", raw=raw))[0]
-    assert ack.kind == "ack"
-    _, text, html = parts(ack.raw)
+    team = outgoing.build_mails(outbound(), sample_context("en", raw=raw))[1]
+    assert team.kind == "route"  # the team mail shows the sender's display name
+    _, text, html = parts(team.raw)
     assert "<script>" in text and "<script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
@@ -142,7 +142,7 @@ def test_site_can_add_a_language_and_unknown_languages_fall_back(tmp_path):
     assert text.startswith("Hem rebut el teu missatge: SD-000123, 2026-11-27 19:45")
     german = replace(catalan, parsed=replace(catalan.parsed, language="de"))
     _, text, _ = parts(outgoing.build_mails(cfg, german)[0].raw)
-    assert "We have received your message" in text
+    assert "Your case reference: SD-000123" in text
     assert "ca" in check_templates_languages(cfg)
 
 

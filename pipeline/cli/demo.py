@@ -17,14 +17,21 @@ from pipeline.outbound import sender
 @click.command("demo")
 @click.option("--workdir", default="triaje-demo", show_default=True, type=click.Path(),
               help="Folder for the demo's config, database, model and .eml files.")
+@click.option("--fresh", is_flag=True,
+              help="Forget an earlier run in this folder and process the sample again "
+                   "(the trained model is kept).")
 @click.pass_context
-def demo_command(ctx: click.Context, workdir: str) -> None:
+def demo_command(ctx: click.Context, workdir: str, fresh: bool) -> None:
     """Process the bundled sample mailbox end to end; no server needed."""
     logutil.setup(ctx.obj["verbose"] - 1)
     console = Console()
     if not console.is_terminal:  # piped or captured: do not squeeze the table into 80 columns
         console = Console(width=140)
-    path = demo.write_config(Path(workdir))
+    folder = Path(workdir)
+    if fresh:
+        demo.clear_run(folder)
+    again = demo.earlier_run(folder)
+    path = demo.write_config(folder)
     cfg = configmod.load(str(path))
     with console.status("Preparing the classifier (first run trains it on training_data/)"):
         version = demo.ensure_model(cfg.classifier.models_dir, progress=False)
@@ -35,6 +42,9 @@ def demo_command(ctx: click.Context, workdir: str) -> None:
     console.print(f"model {version}; this run: " + ", ".join(
         f"{k.replace('_', ' ')} {v}" for k, v in summary.as_dict().items()))
     console.print(f"mails written this run: {drained.sent} (in {cfg.outbound.outbox.directory})")
+    if again and summary.fetched == 0:
+        console.print(f"{folder} already held an earlier demo run, so nothing was new this time; "
+                      f"`triaje demo --fresh` processes the sample again.")
     console.print(f"config: {path} (try: triaje --config {path} quarantine list)")
     if failed:
         raise SystemExit(1)

@@ -19,6 +19,7 @@ from pipeline.config.reader import Table, build
 from pipeline.errors import ConfigError
 
 DEFAULT_PATH = "triaje.toml"
+SPANISH_REGISTERS = ("mirror", "tu", "usted")
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class DeskConfig:
     max_message_bytes: int = 25 * 1024 * 1024
     sender_limit: int = 10
     sender_window: int = 3600
+    spanish_register: str = "mirror"  # usted or tú in Spanish mail: mirror the writer, or fixed
 
 
 @dataclass(frozen=True)
@@ -124,17 +126,19 @@ def from_dict(data: dict, source: str | None = None, base: Path | None = None) -
     _check_unique_names(mailboxes, source)
     desk = build(root.table("desk"), _desk)
     classifier = build(root.table("classifier"), _classifier)
-    outbound = _with_desk_addresses(config_outbound.from_root(root), desk)
+    outbound = _with_desk(config_outbound.from_root(root), desk)
     tracking = config_tracking.from_root(root)
     root.finish()
     return Config(database, mailboxes, desk, classifier, outbound, source, tracking=tracking)
 
 
-def _with_desk_addresses(outbound: config_outbound.OutboundConfig,
-                         desk: DeskConfig) -> config_outbound.OutboundConfig:
-    """The desk's own addresses are never answered, whichever table named them."""
+def _with_desk(outbound: config_outbound.OutboundConfig,
+               desk: DeskConfig) -> config_outbound.OutboundConfig:
+    """The desk's own addresses are never answered, whichever table named them; the desk's
+    Spanish register is a matter of how mail is written."""
     merged = tuple(dict.fromkeys((*outbound.outbox.own_addresses, *desk.addresses)))
-    return replace(outbound, outbox=replace(outbound.outbox, own_addresses=merged))
+    return replace(outbound, outbox=replace(outbound.outbox, own_addresses=merged),
+                   templates=replace(outbound.templates, spanish_register=desk.spanish_register))
 
 
 def _database(t: Table) -> str:
@@ -155,7 +159,16 @@ def _desk(t: Table) -> DeskConfig:
         max_message_bytes=t.int("max_message_bytes", d.max_message_bytes, minimum=1024),
         sender_limit=t.int("sender_limit", d.sender_limit, minimum=1),
         sender_window=t.int("sender_window", d.sender_window, minimum=1),
+        spanish_register=_register(t, d.spanish_register),
     )
+
+
+def _register(t: Table, default: str) -> str:
+    value = t.str("spanish_register", default).strip().lower().replace("ú", "u")
+    if value not in SPANISH_REGISTERS:
+        raise t.error("spanish_register", f"is not a register: {value!r}",
+                      'use "mirror" (answer as the writer wrote), "tu" or "usted"')
+    return value
 
 
 def _classifier(t: Table) -> ClassifierConfig:

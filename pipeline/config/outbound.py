@@ -1,4 +1,5 @@
-"""Config sections for outgoing mail: [smtp], [routing], [service_levels], [templates], [outbox].
+"""Config sections for outgoing mail: [smtp], [routing], [service_levels], [templates], [outbox],
+[complaints].
 
 Every section is optional, so a config without outgoing mail still loads. Without
 `[smtp] url` there is no server: mail goes to `[outbox] directory` as .eml files if that
@@ -14,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from pipeline import vocabulary
 from pipeline.addresses import domain_of, is_address, normalise, split_header
 from pipeline.config import servicelevels
 from pipeline.config.reader import Table, build
-from pipeline.config.servicelevels import ServiceLevels
+from pipeline.config.servicelevels import Duration, ServiceLevels, parse_duration
 from pipeline.vocabulary import HEADS
 
 DEFAULT_FROM = "Mesa de servicio <desk@localhost>"
@@ -54,8 +56,9 @@ class SmtpConfig:
 class Rule:
     """One [[routing.rules]] entry; a field left as None matches anything."""
 
-    name: str
+    name: str | None  # the name a person gave it; else it is described by its conditions
     to: tuple[str, ...]
+    key: str = ""  # where it is in the config: routing.rules[0]
     type: tuple[str, ...] | None = None
     priority: tuple[str, ...] | None = None
     queue: tuple[str, ...] | None = None
@@ -70,12 +73,33 @@ class RoutingConfig:
     triage: tuple[str, ...] = ()
     rules: tuple[Rule, ...] = ()
     triage_on: tuple[str, ...] | None = None  # heads whose doubt means triage; None: all
+    languages: tuple[tuple[str, str], ...] = ()  # (address, language) of teams that read
+    # another language than the desk's
+
+    def language_of(self, address: str, default: str) -> str:
+        return dict(self.languages).get(normalise(address), default)
 
 
 @dataclass(frozen=True)
 class TemplatesConfig:
     directory: str | None = None
     default_language: str = "es"
+    spanish_register: str = "mirror"  # from [desk]: mirror, tu or usted
+
+
+@dataclass(frozen=True)
+class ComplaintsConfig:
+    """Complaints get a named person, their own promise and, optionally, an owner who sees
+    every one of them (the routing mail also goes there)."""
+
+    owner: tuple[str, ...] = ()
+    role: tuple[tuple[str, str], ...] = (
+        ("es", "la persona responsable del servicio"), ("en", "the person responsible for the service"))
+    first_response: Duration = field(default_factory=lambda: parse_duration("1d"))
+
+    def role_in(self, language: str) -> str:
+        roles = dict(self.role)
+        return roles.get(language) or roles.get("en") or next(iter(roles.values()), "")
 
 
 @dataclass(frozen=True)
@@ -100,6 +124,7 @@ class OutboundConfig:
     service_levels: ServiceLevels = field(default_factory=ServiceLevels)
     templates: TemplatesConfig = field(default_factory=TemplatesConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    complaints: ComplaintsConfig = field(default_factory=ComplaintsConfig)
 
     @property
     def from_name(self) -> str:
@@ -133,6 +158,7 @@ def from_root(root: Table) -> OutboundConfig:
         service_levels=build(root.table("service_levels"), servicelevels.from_table),
         templates=build(root.table("templates"), lambda t: _templates(t, base)),
         outbox=build(outbox_table, lambda t: _outbox(t, base)),
+        complaints=build(root.table("complaints"), _complaints),
     )
 
 
@@ -249,7 +275,18 @@ def _routing(t: Table) -> RoutingConfig:
             raise t.error("triage_on", f"names {unknown[0]!r}, which is not a head",
                           f"use some of {', '.join(HEADS)}")
     return RoutingConfig(default=default, triage=_addresses(t, "triage") or default, rules=rules,
-                         triage_on=triage_on)
+                         triage_on=triage_on, languages=_languages(t))
+
+
+def _languages(t: Table) -> tuple[tuple[str, str], ...]:
+    """`languages = { "it-ops@example.com" = "en" }`: the language a team's mail is written in."""
+    table = t.raw("languages", {})
+    if not isinstance(table, dict) or not all(
+            isinstance(k, str) and is_address(normalise(k)) and isinstance(v, str) and v.strip()
+            for k, v in table.items()):
+        raise t.error("languages", "must map team addresses to a language",
+                      'write languages = { "it-ops@example.com" = "en" }')
+    return tuple((normalise(k), v.strip().lower()) for k, v in table.items())
 
 
 def _rule(t: Table) -> Rule:
@@ -257,17 +294,42 @@ def _rule(t: Table) -> Rule:
     if not to:
         raise t.error("to", "is required", 'add to = ["team@example.org"] to the rule')
     matchers = {key: _matcher(t, key) for key in RULE_KEYS}
-    return Rule(name=t.str("name", t.key), to=to, **matchers)
+    return Rule(name=t.str("name", None), to=to, key=t.key, **matchers)
 
 
 def _matcher(t: Table, key: str) -> tuple[str, ...] | None:
+    """A rule's values as the router compares them; label words become codes through the
+    vocabulary (`incidente`, `crítica`, `accesos`), so a Spanish rule matches."""
     values = t.strings(key, None)
     if values is None:
         return None
     if key == "mailbox":
         return values
+    if key in HEADS:
+        return tuple(vocabulary.resolve(key, v) or normalise(v) for v in values)
     return tuple(normalise(v).lstrip("@") if key == "sender_domain" else normalise(v)
                  for v in values)
+
+
+def _complaints(t: Table) -> ComplaintsConfig:
+    d = ComplaintsConfig()
+    role = t.raw("role", None)
+    if role is None:
+        roles = d.role
+    elif isinstance(role, str):
+        roles = (("es", role), ("en", role))
+    elif isinstance(role, dict) and role and all(isinstance(v, str) for v in role.values()):
+        roles = tuple((str(k).lower(), v) for k, v in role.items())
+    else:
+        raise t.error("role", "must be a text, or one text per language",
+                      'write role = { es = "la responsable de calidad", en = "our quality manager" }')
+    text = t.str("first_response", None)
+    try:
+        first = parse_duration(text) if text is not None else d.first_response
+    except ValueError as exc:
+        raise t.error("first_response", f"is not a duration: {text!r}",
+                      'write it as "4h", "1d" or "2d"') from exc
+    return ComplaintsConfig(owner=_addresses(t, "owner"), role=roles, first_response=first)
 
 
 def _templates(t: Table, base: Path | None) -> TemplatesConfig:

@@ -47,9 +47,10 @@ class MaildirFetcher:
         return result
 
     def _open(self) -> mailbox.Maildir:
-        if not (Path(self.cfg.path) / "new").is_dir():
+        missing = [d for d in ("new", "cur") if not (Path(self.cfg.path) / d).is_dir()]
+        if missing:
             raise FetchError(f"mailbox {self.cfg.name}: {self.cfg.path} is not a Maildir "
-                             "(no new/ folder)")
+                             f"(no {' or '.join(d + '/' for d in missing)} folder)")
         return mailbox.Maildir(self.cfg.path, factory=None, create=False)
 
     def _cutoff(self) -> int:

@@ -48,6 +48,10 @@ class _CachedHeaderRegistry(HeaderRegistry):
 
 
 SMTP_POLICY = policy.SMTP.clone(header_factory=_CachedHeaderRegistry())
+# Serialising: headers folded only past RFC 5322's 998 characters. At 78 the stdlib folds
+# a long ASCII subject right after "Subject:", and its own parser then reads the subject
+# back with a leading space; every header we write is far shorter than 998.
+WIRE_POLICY = SMTP_POLICY.clone(max_line_length=998)
 
 
 @dataclass(frozen=True)
@@ -115,14 +119,14 @@ def _serialise(msg: EmailMessage, verbatim: bytes | None) -> bytes:
     The stdlib generator would re-encode (or refuse) an 8-bit message/rfc822 body, so the
     part carries a placeholder that is replaced after serialisation.
     """
-    raw = msg.as_bytes(policy=SMTP_POLICY)
+    raw = msg.as_bytes(policy=WIRE_POLICY)
     _check_headers(raw, list(msg.keys()))
     if verbatim is None:
         return raw
     boundary = (msg.get_boundary() or "").encode("ascii")
     if boundary and b"--" + boundary in verbatim:
         msg.set_boundary(Generator._make_boundary(verbatim.decode("latin-1")))
-        raw = msg.as_bytes(policy=SMTP_POLICY)
+        raw = msg.as_bytes(policy=WIRE_POLICY)
     if raw.count(_TOKEN) != 1:
         raise StageError("compose", "the original message could not be attached")
     return raw.replace(_TOKEN, verbatim)

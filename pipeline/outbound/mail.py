@@ -37,6 +37,7 @@ class MailContext:
     mailbox: str
     received_at: datetime  # aware
     owner_team: tuple[str, ...] = ()
+    auto_reply: bool = False  # an out-of-office reply: registered, never a case for a team
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,14 @@ from zoneinfo import ZoneInfo
 from pipeline import vocabulary
 from pipeline.config import servicelevels
 from pipeline.config.outbound import OutboundConfig
+from pipeline.outbound import route, salutation
 from pipeline.outbound.datetext import format_when
 from pipeline.outbound.headers import clean_subject
 from pipeline.outbound.mail import MailContext, RouteDecision
 from pipeline.outbound.route import uncertain_heads
 
 HEAD_ORDER = ("type", "priority", "queue")
+ACK_KINDS = ("incident", "service_request", "inquiry", "complaint", "compliment")
 
 
 def variables(cfg: OutboundConfig, ctx: MailContext, language: str,
@@ -26,9 +28,29 @@ def variables(cfg: OutboundConfig, ctx: MailContext, language: str,
     values = _message(cfg, ctx, language)
     values.update(_understood(ctx, language))
     values.update(_service_level(cfg, ctx, language))
-    values.update(_routing(ctx, language, decision))
+    values.update(_routing(cfg, ctx, language, decision))
+    values.update(_person(cfg, ctx, language))
     values.update(corrected=False, corrector="", correction_note="")  # a re-route's plan sets them
     return values
+
+
+def ack_kind(ctx: MailContext) -> str:
+    """What the acknowledgement answers: the type when it is known, else `uncertain` (a
+    person will read it: the ack must not claim to have understood)."""
+    kind = ctx.predictions.get("type")
+    if kind is None or kind.needs_review:
+        return "uncertain"
+    code = vocabulary.resolve("type", kind.label)
+    return code if code in ACK_KINDS else "uncertain"
+
+
+def _person(cfg: OutboundConfig, ctx: MailContext, language: str) -> dict[str, Any]:
+    parsed = ctx.parsed
+    return {
+        "greeting_name": salutation.given_name(parsed.from_name),
+        "formal": language == "es" and salutation.formal(
+            f"{parsed.subject}\n{parsed.clean_text}", cfg.templates.spanish_register),
+    }
 
 
 def _message(cfg: OutboundConfig, ctx: MailContext, language: str) -> dict[str, Any]:
@@ -48,7 +70,11 @@ def _understood(ctx: MailContext, language: str) -> dict[str, Any]:
     kind = ctx.predictions.get("type")
     known = kind is not None and not kind.needs_review
     label = kind.label if kind is not None else ""
+    queue = ctx.predictions.get("queue")
+    topic = vocabulary.phrase("queue", queue.label, language) \
+        if queue is not None and not queue.needs_review and vocabulary.term("queue", queue.label) else ""
     return {
+        "ack_kind": ack_kind(ctx), "topic": topic,
         "type_known": known, "type_label": label,
         "type_text": vocabulary.phrase("type", label, language) if known else "",
         "type_name": vocabulary.name("type", label, language) if known else "",
@@ -72,6 +98,8 @@ def _service_level(cfg: OutboundConfig, ctx: MailContext, language: str) -> dict
     priority = effective_priority(cfg, ctx.predictions)
     received = ctx.received_at.astimezone(ZoneInfo(levels.timezone))
     first = servicelevels.first_response_due(levels, priority, received)
+    if ack_kind(ctx) == "complaint":  # a complaint has its own promise, whatever its priority
+        first = servicelevels.due(levels, received, cfg.complaints.first_response)
     resolution = servicelevels.resolution_due(levels, priority, received)
     return {
         "priority": priority, "priority_text": vocabulary.name("priority", priority, language),
@@ -81,11 +109,14 @@ def _service_level(cfg: OutboundConfig, ctx: MailContext, language: str) -> dict
         "resolution_due": format_when(resolution, language, received),
         "resolution_due_iso": resolution.isoformat(),
         "timezone": levels.timezone, "business_hours": levels.business_hours is not None,
+        "complaint_role": cfg.complaints.role_in(language),
     }
 
 
-def _routing(ctx: MailContext, language: str, decision: RouteDecision) -> dict[str, Any]:
+def _routing(cfg: OutboundConfig, ctx: MailContext, language: str,
+             decision: RouteDecision) -> dict[str, Any]:
     return {
+        "rule_text": route.describe(cfg.routing, decision.rule, language),
         "predictions": [_prediction(head, ctx.predictions[head], language)
                         for head in sorted(ctx.predictions, key=_head_order)],
         "uncertain_heads": uncertain_heads(ctx.predictions),
@@ -106,4 +137,5 @@ def _prediction(head: str, prediction: Any, language: str) -> dict[str, Any]:
         "head_name": vocabulary.head_name(head, language),
         "confidence": confidence, "percent": round(confidence * 100),
         "needs_review": bool(prediction.needs_review),
+        "corrected_by": getattr(prediction, "corrected_by", None) or "",
     }

@@ -46,7 +46,7 @@ def load_planned(conn: Connection, row: Any) -> tuple[MailContext, Draft]:
         parsed=parse_message(raw, plan.get("parse_limit")), raw=raw,
         predictions=_labels(labels) if labels is not None else stored_predictions(conn, case_id),
         mailbox=plan["mailbox"], received_at=datetime.fromisoformat(plan["received_at"]),
-        owner_team=tuple(plan["owner_team"]))
+        owner_team=tuple(plan["owner_team"]), auto_reply=bool(plan.get("auto_reply")))
     return ctx, _draft(row, plan)
 
 

@@ -23,10 +23,11 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from pipeline import vocabulary
 from pipeline.addresses import domain_of, normalise
 from pipeline.config.outbound import OutboundConfig
 from pipeline.db import utcnow
-from pipeline.outbound import policy, render, route
+from pipeline.outbound import mailvars, policy, render, route
 from pipeline.outbound.headers import clean_subject
 from pipeline.outbound.mail import MAX_REFERENCES, USER_KINDS, Draft, MailContext, OutgoingMail
 from pipeline.process import ownmail
@@ -35,9 +36,11 @@ log = logging.getLogger("triaje.outbound")
 
 _WORDS = {
     "es": {"none": "(sin asunto)", "triage": "Para clasificar", "forward": "Nuevo mensaje",
-           "correction": "Corrección no reconocida"},
+           "correction": "Corrección no reconocida", "reassigned": "Caso reasignado",
+           "priority": "prioridad {}"},
     "en": {"none": "(no subject)", "triage": "To triage", "forward": "New message",
-           "correction": "Correction not understood"},
+           "correction": "Correction not understood", "reassigned": "Case reassigned",
+           "priority": "{} priority"},
 }
 _REPLY_PREFIX = re.compile(r"^(re|aw|rv|sv)\s*:", re.IGNORECASE)
 
@@ -89,6 +92,7 @@ def plan_json(ctx: MailContext, draft: Draft, parse_limit: int | None = None,
         "team": list(draft.decision.recipients), "ticket_ref": ctx.ticket_ref,
         "is_followup": ctx.is_followup, "automatic": ctx.automatic, "mailbox": ctx.mailbox,
         "received_at": ctx.received_at.isoformat(), "owner_team": list(ctx.owner_team),
+        "auto_reply": ctx.auto_reply,
     }
     if draft.extra:
         plan["extra"] = draft.extra
@@ -112,8 +116,9 @@ def plan_reroute(conn: Connection, cfg: OutboundConfig, case: MailContext, sourc
         return []
     if set(draft.recipients) == set(ownmail.owner_team(conn, case.ticket_id)):
         return []
-    if extra:
-        draft = replace(draft, extra=extra)
+    subject = f"[{case.ticket_ref}] {_words(draft.language)['reassigned']}: " \
+        f"{_user_subject(case, draft.language)}"
+    draft = replace(draft, subject=subject, extra=extra or {})
     return [outgoing(cfg, case, draft, parse_limit, source)]
 
 
@@ -151,15 +156,17 @@ def _user_mail(cfg: OutboundConfig, ctx: MailContext, kind: str, conn: Connectio
 
 def _team_mail(cfg: OutboundConfig, ctx: MailContext, now: datetime,
                conn: Connection | None = None) -> Draft | str:
+    if ctx.auto_reply:
+        return "no routing mail: an automatic reply (out of office) is no case for a team"
     flood = _automatic_flood(cfg, ctx, conn, now)
     if flood:
         return f"no routing mail: {flood}"
     decision = route.decide(cfg.routing, ctx)
-    recipients = policy.team_recipients(cfg, decision.recipients)
+    recipients = policy.team_recipients(cfg, decision.recipients + _complaint_owner(cfg, ctx))
     if not recipients:
         return f"no routing mail: no team address ({decision.rule})"
     kind = "triage" if decision.triage else "route"
-    language = render.pick_language(cfg.templates, kind, cfg.templates.default_language)
+    language = _team_language(cfg, kind, recipients)
     subject = _team_subject(ctx, kind, language)
     return _draft(cfg, ctx, kind, recipients, subject, language, now, decision)
 
@@ -177,9 +184,21 @@ def _forward(cfg: OutboundConfig, ctx: MailContext, now: datetime,
         return "no forward: the ticket has no owner team and no route applies"
     if ctx.owner_team:
         decision = route.RouteDecision(recipients, False, "owner team")
-    language = render.pick_language(cfg.templates, "forward", cfg.templates.default_language)
+    language = _team_language(cfg, "forward", recipients)
     subject = _team_subject(ctx, "forward", language)
     return _draft(cfg, ctx, "forward", recipients, subject, language, now, decision)
+
+
+def _team_language(cfg: OutboundConfig, kind: str, recipients: tuple[str, ...]) -> str:
+    """A team reads one language: the one `[routing] languages` gives its address, else the
+    desk's."""
+    wanted = cfg.routing.language_of(recipients[0], cfg.templates.default_language)
+    return render.pick_language(cfg.templates, kind, wanted)
+
+
+def _complaint_owner(cfg: OutboundConfig, ctx: MailContext) -> tuple[str, ...]:
+    """Every complaint also reaches `[complaints] owner`, whichever team handles it."""
+    return cfg.complaints.owner if mailvars.ack_kind(ctx) == "complaint" else ()
 
 
 def _automatic_flood(cfg: OutboundConfig, ctx: MailContext, conn: Connection | None,
@@ -218,9 +237,20 @@ def _team_subject(ctx: MailContext, kind: str, language: str) -> str:
     subject = _user_subject(ctx, language)
     if kind in ("triage", "forward"):
         return f"[{ctx.ticket_ref}] {_words(language)[kind]}: {subject}"
-    labels = [ctx.predictions[h].label for h in ("type", "priority") if h in ctx.predictions]
-    return f"[{ctx.ticket_ref}] {'/'.join(labels)}: {subject}" if labels else \
-        f"[{ctx.ticket_ref}] {subject}"
+    return f"[{ctx.ticket_ref}] {_labels_in_words(ctx, language)}{subject}"
+
+
+def _labels_in_words(ctx: MailContext, language: str) -> str:
+    """«Incidencia (prioridad alta): » for the subject of a team mail, in its language."""
+    kind, priority = ctx.predictions.get("type"), ctx.predictions.get("priority")
+    if kind is None:
+        return ""
+    name = vocabulary.name("type", kind.label, language)
+    words = name[:1].upper() + name[1:]
+    if priority is not None:
+        level = vocabulary.name("priority", priority.label, language)
+        words += f" ({_words(language)['priority'].format(level)})"
+    return f"{words}: "
 
 
 def _tagged(ticket_ref: str, subject: str) -> str:

@@ -8,6 +8,7 @@ the lease, never a lost mail; the sent journal closes most of that window.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -36,8 +37,8 @@ BATCH = 200
 class Transport(Protocol):
     name: str
 
-    def send(self, raw: bytes, sender: str, recipients: list[str],
-             message_id: str) -> dict[str, str]: ...
+    def send(self, raw: bytes, sender: str, recipients: list[str], message_id: str,
+             label: str | None = None) -> dict[str, str]: ...
 
     def close(self) -> None: ...
 
@@ -186,7 +187,8 @@ def _deliver(engine: Engine, cfg: OutboundConfig, sending: _Sending, row: Any,
     recipients = [r for r in row.recipients.split(",") if r]
     transport = sending.transport
     try:
-        refused = transport.send(row.raw, cfg.from_address, recipients, row.message_id)
+        refused = transport.send(row.raw, cfg.from_address, recipients, row.message_id,
+                                 _label(row))
     except SendFailure as exc:
         failure = exc
     except Exception as exc:  # a bug must not wedge the queue: retried, then failed, visibly
@@ -201,6 +203,15 @@ def _deliver(engine: Engine, cfg: OutboundConfig, sending: _Sending, row: Any,
     if failure.server:
         faults.begin(transport.name, str(failure))
     return _record_failure(engine, cfg, row, failure, now), failure.server
+
+
+def _label(row: Any) -> str | None:
+    """`SD-000014-ack`: what the mail is, for a person looking at written files."""
+    try:
+        ref = json.loads(row.plan)["ticket_ref"] if row.plan else None
+    except (ValueError, KeyError, TypeError):
+        ref = None
+    return f"{ref}-{row.kind}" if ref else None
 
 
 def _mark_sent(engine: Engine, row: Any, refused: dict[str, str], now: datetime) -> None:

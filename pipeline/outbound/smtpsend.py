@@ -39,9 +39,10 @@ class SmtpTransport:
         self.name = f"{cfg.scheme}://{cfg.host}:{cfg.port}"
         self._smtp: smtplib.SMTP | None = None
 
-    def send(self, raw: bytes, sender: str, recipients: list[str],
-             message_id: str) -> dict[str, str]:
-        """Hand over the bytes as they are; returns the recipients the server refused."""
+    def send(self, raw: bytes, sender: str, recipients: list[str], message_id: str,
+             label: str | None = None) -> dict[str, str]:
+        """Hand over the bytes as they are; returns the recipients the server refused.
+        (`label` names a file for the file transport; SMTP has no use for it.)"""
         smtp = self._connection()
         options = ["BODY=8BITMIME"] if _is_8bit(raw) and smtp.has_extn("8bitmime") else []
         try:

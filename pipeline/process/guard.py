@@ -6,6 +6,7 @@ section 2). A guarded message is still registered and classified; it only gets n
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -15,6 +16,7 @@ from pipeline.db import utcnow
 from pipeline.process import ownmail
 from pipeline.process.parse import ParsedMessage
 from pipeline.schema import inbound
+from pipeline.vocabulary import fold
 
 BULK_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
 DAEMON_LOCALPARTS = ("mailer-daemon", "postmaster", "noreply", "no-reply", "donotreply",
@@ -26,9 +28,15 @@ REPORT_TYPES = {"multipart/report", "message/delivery-status", "message/disposit
 class Verdict:
     automatic: bool
     reason: str | None = None
+    auto_reply: bool = False  # an out-of-office or vacation reply: not a case for anyone
 
 
 ANSWERABLE = Verdict(False)
+# Out-of-office replies that carry no RFC 3834 header still say what they are in the subject.
+_AUTO_REPLY_SUBJECT = re.compile(
+    r"(^|:\s*)(respuesta automatica|fuera de (la )?oficina|ausente de la oficina|automatic reply"
+    r"|auto[- ]?reply|autoresponse|out of (the )?office|reponse automatique|risposta automatica"
+    r"|resposta automatica|abwesenheitsnotiz|automatische antwort)\b")
 
 
 def header_reason(parsed: ParsedMessage) -> str | None:
@@ -37,6 +45,7 @@ def header_reason(parsed: ParsedMessage) -> str | None:
     auto = h.get("auto-submitted", "").split(";")[0].strip().lower()
     checks = (
         (auto not in ("", "no"), f"Auto-Submitted: {auto}"),
+        (auto_reply(parsed), "automatic reply (out of office)"),
         (h.get("precedence", "").strip().lower() in BULK_PRECEDENCE, "Precedence: bulk/list"),
         ("x-auto-response-suppress" in h, "X-Auto-Response-Suppress"),
         ("list-id" in h or "list-unsubscribe" in h, "mailing list"),
@@ -50,6 +59,15 @@ def header_reason(parsed: ParsedMessage) -> str | None:
     return next((reason for hit, reason in checks if hit), None)
 
 
+def auto_reply(parsed: ParsedMessage) -> bool:
+    """An out-of-office or vacation reply, by its headers or, lacking them, its subject."""
+    h = parsed.guard_headers
+    auto = h.get("auto-submitted", "").split(";")[0].strip().lower()
+    return (auto == "auto-replied" or "x-autoreply" in h or "x-autorespond" in h
+            or h.get("precedence", "").strip().lower() == "auto_reply"
+            or bool(_AUTO_REPLY_SUBJECT.search(fold(parsed.subject))))
+
+
 def _daemon_sender(address: str) -> bool:
     local = address.split("@", 1)[0]
     return any(local.startswith(prefix) for prefix in DAEMON_LOCALPARTS)
@@ -60,7 +78,7 @@ def check_headers(parsed: ParsedMessage, own_addresses: frozenset[str] | tuple[s
     reason = header_reason(parsed)
     if reason is None and parsed.from_addr in own_addresses:
         reason = "sent from one of our own addresses"
-    return Verdict(True, reason) if reason else ANSWERABLE
+    return Verdict(True, reason, auto_reply(parsed)) if reason else ANSWERABLE
 
 
 def check_history(conn: Connection, parsed: ParsedMessage, sender_limit: int,

@@ -225,7 +225,8 @@ def _reply_values(model: Any | None, correction: Correction, language: str) -> d
     heads = [h for h in labels.HEADS if h in correction.unknown] + \
         [h for h in labels.HEADS if h not in correction.unknown]
     return {
-        "applied": [{"head": h, "head_name": vocabulary.head_name(h, language), "label": v}
+        "applied": [{"head": h, "head_name": vocabulary.head_name(h, language), "label": v,
+                     "name": vocabulary.name(h, v, language)}
                     for h, v in correction.applied.items()],
         "unknown": [{"head": h, "head_name": vocabulary.head_name(h, language), "word": v}
                     for h, v in correction.unknown.items()],

@@ -46,9 +46,13 @@ def resolve(head: str, word: str, model: Any | None = None) -> str | None:
 def describe_valid(head: str, model: Any | None = None,
                    language: str = "es") -> list[dict[str, Any]]:
     """What a reply or a prompt shows as the valid choices: each label's name and spellings."""
-    return [{"label": label, "name": vocabulary.name(head, label, language),
-             "aliases": [w for w in vocabulary.spellings(head, label) if w != label]}
-            for label in known_labels(head, model)]
+    found = []
+    for label in known_labels(head, model):
+        name = vocabulary.name(head, label, language)
+        aliases = [w for w in vocabulary.spellings(head, label)
+                   if vocabulary.fold(w) != vocabulary.fold(name) and "_" not in w]
+        found.append({"label": label, "name": name, "aliases": aliases})
+    return found
 
 
 def record(conn: Connection, inbound_id: int, head: str, label: str, source: str, author: str,

@@ -26,6 +26,7 @@ def stage_plan(work: Work, env: Services) -> None:
         ticket_ref=ticket.ref, ticket_id=ticket.id, inbound_id=work.inbound_id,
         is_followup=ticket.is_followup, automatic=work.verdict.automatic,
         parsed=work.need_parsed(), raw=work.raw, predictions=work.predictions,
-        mailbox=work.mailbox, received_at=utcnow(), owner_team=owner)
+        mailbox=work.mailbox, received_at=utcnow(), owner_team=owner,
+        auto_reply=work.verdict.auto_reply)
     queue.enqueue(conn, planner.plan_mails(env.config.outbound, ctx, conn,
                                            env.config.desk.max_message_bytes))
