@@ -56,11 +56,15 @@ _model_option = click.option(
 @click.command("train")
 @_data_option
 @click.option("--out", required=True, metavar="DIR", help="Directory to write the model into.")
+@click.option("--install", "install", is_flag=True,
+              help="Also install it in the models directory and make it the current one.")
 @_json_option
 @click.pass_context
-def train(ctx: click.Context, data: tuple[str, ...], out: str, as_json: bool) -> None:
+def train(ctx: click.Context, data: tuple[str, ...], out: str, install: bool,
+          as_json: bool) -> None:
     """Train every head found in the data, cross-validate, and write the model to DIR."""
     from classifier import (  # deferred: scikit-learn loads only when a command needs the model
+        artefact,
         render,
         training,
     )
@@ -69,10 +73,15 @@ def train(ctx: click.Context, data: tuple[str, ...], out: str, as_json: bool) ->
     progress = not as_json and sys.stderr.isatty()
     manifest = training.train_from_paths(list(data), out, settings.target_precision, progress)
     summary = train_summary(manifest, out)
+    if install:
+        summary["installed"] = artefact.install(out, settings.models_dir)
+        summary["models_dir"] = str(settings.models_dir)
     if as_json:
         _echo_json(summary)
     else:
         render.print_train(summary)
+        if install:
+            click.echo(f"installed model {summary['installed']} in {settings.models_dir} (now current)")
 
 
 def train_summary(manifest: dict, out: str) -> dict:

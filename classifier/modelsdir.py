@@ -7,6 +7,7 @@ one, can read `CURRENT` without loading the machine-learning stack.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -31,8 +32,16 @@ def current_version(models_dir) -> str | None:
 
 
 def versions(models_dir) -> list[str]:
+    """Installed versions: folders named after the version their manifest records. A model
+    merely trained into the folder (`train --out models/candidate`) is not one."""
     root = Path(models_dir)
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir()
-                  if p.is_dir() and (p / MANIFEST_FILE).is_file())
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and _manifest_version(p) == p.name)
+
+
+def _manifest_version(folder: Path) -> str | None:
+    try:
+        return json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8")).get("version")
+    except (OSError, ValueError, AttributeError):
+        return None

@@ -35,6 +35,10 @@ class FetchError(TriajeError):
     """A mailbox could not be reached, logged into, or read."""
 
 
+class LoginRefused(FetchError):
+    """The server answered and refused the credentials: no retry will fix it by itself."""
+
+
 class StageError(TriajeError):
     """A pipeline stage failed on one message; the message is quarantined with the reason."""
 

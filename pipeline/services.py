@@ -29,10 +29,13 @@ class Services:
 
 
 def load_model(config: Config) -> Any | None:
-    """The current model, or None (then every message goes to triage) with a warning."""
+    """The current model, or None (then only rules on sender or mailbox can match, and the
+    rest goes to the default address) with a warning that says so."""
     if modelsdir.current_version(config.classifier.models_dir) is None:
-        log.warning("no model in %s: messages are registered without predictions and sent to "
-                    "triage; run `triaje train` or `triaje demo`", config.classifier.models_dir)
+        log.warning("no model in %s: messages are registered without predictions and go where "
+                    "rules that need no label send them, else to the [routing] default address; "
+                    "run `triaje train --data training_data/ --out DIR --install`",
+                    config.classifier.models_dir)
         return None
     from classifier import artefact  # deferred: scikit-learn and friends, only with a model
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 
@@ -196,6 +197,19 @@ def test_wrong_password_is_a_clear_error_without_the_password(deskbox, tmp_path,
     with pytest.raises(FetchError) as err:
         MailboxPoller(env, env.config.mailboxes[0]).poll(force=True)
     assert "wrong-password-xyz" not in str(err.value)
+    assert "wrong-password-xyz" not in caplog.text
+
+
+def test_a_refused_login_under_once_is_said_once_without_retrying(deskbox, tmp_path,
+                                                                 monkeypatch, caplog):
+    env = build_env(deskbox.config(tmp_path, monkeypatch))
+    monkeypatch.setenv("TRIAJE_TEST_PW", "wrong-password-xyz")
+    caplog.set_level(logging.INFO)
+    summary, failed = poller.poll_once(env)
+    assert failed == ["desk"] and summary.fetched == 0
+    said = [r.getMessage() for r in caplog.records if "desk" in r.getMessage()]
+    assert len(said) == 1 and "login refused" in said[0], said
+    assert "retrying" not in caplog.text and "unreachable" not in caplog.text
     assert "wrong-password-xyz" not in caplog.text
 
 

@@ -135,7 +135,7 @@ def test_import_by_reference_and_message_id_then_export(tmp_path):
                       ",m3@example.com,Queja,baja,\n", encoding="utf-8")
     done = cli(config, "labels", "import", str(source), "--who", "ana")
     assert done.exit_code == 0, done.output
-    assert "4 labels imported" in done.output
+    assert "4 new, 0 already present" in done.output
     with env.engine.connect() as conn:
         rows = conn.execute(select(labels_table.c.head, labels_table.c.label, labels_table.c.source,
                                    labels_table.c.author, inbound.c.message_id)
@@ -159,6 +159,34 @@ def test_import_by_reference_and_message_id_then_export(tmp_path):
 
     printed = cli(config, "labels", "export").output
     assert list(csv.DictReader(io.StringIO(printed))) == exported
+
+
+def test_import_twice_changes_nothing_and_semicolons_work(tmp_path):
+    env, config = desk_with_mail(tmp_path)
+    source = tmp_path / "etiquetas.csv"  # as Excel in Spanish saves it
+    source.write_text("ref;tipo_extra;type;priority;queue\n"
+                      "SD-000001;x;incidencia;alta;redes\nSD-000002;y;Solicitud;;compras\n"
+                      "SD-000003;z;queja;baja;\n", encoding="utf-8")
+    first = cli(config, "labels", "import", str(source))
+    assert first.exit_code == 0 and "7 new, 0 already present" in first.output
+    again = cli(config, "labels", "import", str(source))
+    assert again.exit_code == 0 and "0 new, 7 already present" in again.output
+    with env.engine.connect() as conn:
+        assert len(conn.execute(select(labels_table)).all()) == 7
+
+
+def test_import_names_every_bad_row_at_once(tmp_path):
+    env, config = desk_with_mail(tmp_path)
+    source = tmp_path / "labels.csv"
+    source.write_text("ref,type,priority\nSD-000001,incidente,alta\nSD-000002,desconocido,baja\n"
+                      "SD-999999,queja,baja\nSD-000003,queja,altísima\n", encoding="utf-8")
+    done = CliRunner().invoke(main, ["--config", str(config), "labels", "import", str(source)])
+    assert done.exit_code == 2 and "3 row(s) not understood" in done.output
+    for needle in ("row 3: type 'desconocido'", "row 4: no message for SD-999999",
+                   "row 5: priority 'altísima'"):
+        assert needle in done.output
+    with env.engine.connect() as conn:
+        assert conn.execute(select(labels_table)).all() == []
 
 
 def test_import_refuses_the_whole_file_naming_the_bad_row(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import mailbox
 import os
 import time
@@ -10,6 +11,7 @@ from conftest import make_mail
 from helpers import build_env, count, inbound_rows
 
 from pipeline.ingest import poller
+from pipeline.outbound import sender
 
 
 def config(tmp_path, start="all"):
@@ -46,3 +48,21 @@ def test_missing_maildir_is_reported_as_unreachable(tmp_path):
     env = build_env(config(tmp_path))
     summary, failed = poller.poll_once(env)
     assert failed == ["local"] and summary.fetched == 0
+
+
+def test_without_a_model_mail_goes_where_the_warning_says(tmp_path, caplog):
+    box = mailbox.Maildir(tmp_path / "md", create=True)
+    box.add(make_mail(subject="La impresora no imprime", sender="ana@example.com"))
+    cfg = {**config(tmp_path), "outbox": {"directory": str(tmp_path / "out")},
+           "smtp": {"from": "Mesa <desk@example.org>"},
+           "routing": {"default": "n1@example.org", "triage": "triage@example.org",
+                       "rules": [{"type": ["incident"], "to": ["n2@example.org"]}]}}
+    caplog.set_level(logging.WARNING)
+    env = build_env(cfg, with_model=True)
+    assert env.model is None
+    assert "else to the [routing] default address" in caplog.text and "triage" not in caplog.text
+    poller.poll_once(env)
+    sender.drain(env.engine, env.config.outbound)
+    mails = {p.name: p.read_bytes() for p in (tmp_path / "out").glob("*.eml")}
+    assert sorted(mails) == ["SD-000001-ack.eml", "SD-000001-route.eml"]
+    assert b"To: n1@example.org" in mails["SD-000001-route.eml"]

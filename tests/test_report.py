@@ -151,3 +151,19 @@ def test_tracking_config_defaults_and_values():
         "promote_margin": 0.01, "promote_on": "mean"}}).tracking
     assert cfg.correctors == ("jefa@example.org",) and cfg.retrain_schedule == "0 3 * * sun"
     assert (cfg.promote_margin, cfg.promote_on) == (0.01, "mean")
+
+
+def test_each_language_reads_its_own_numbers_dates_and_class_names(desk):
+    tmp, _spec, config = desk
+    spanish, english = tmp / "es.html", tmp / "en.html"
+    run(config, "--out", str(spanish))
+    run(config, "--out", str(english), "--language", "en")
+    es, en = spanish.read_text(encoding="utf-8"), english.read_text(encoding="utf-8")
+    assert re.search(r"\d+,\d %", es) and not re.search(r"\d+\.\d %", es)
+    assert re.search(r"\d+\.\d%", en)
+    assert re.search(r"\d{1,2} (ene|feb|mar|abr|may|jun|jul|ago|sept?|oct|nov|dic) \d{4}", es)
+    assert re.search(r"\d{1,2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sept?|Oct|Nov|Dec) \d{4}", en)
+    assert not re.search(r"\d{4}-W\d\d|\d{4}-\d\d-\d\d", es.split("<svg")[0])
+    assert '<td class="l">incidencia</td>' in es and '<td class="l">incident</td>' not in es
+    assert '<td class="l">service request</td>' in en and "service_request</td>" not in en
+    assert "align-items: flex-start" in es  # rows beside a chart keep their height

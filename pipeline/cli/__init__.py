@@ -16,7 +16,11 @@ from pipeline.errors import TriajeError
 
 
 class TriajeGroup(click.Group):
-    """Turns our own errors into one clear line and exit status 2, never a traceback."""
+    """Turns our own errors into one clear line and exit status 2, never a traceback; takes
+    `--config PATH` before or after the subcommand (`triaje poll --once --config X`)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, config_first(args))
 
     def invoke(self, ctx: click.Context):
         try:
@@ -24,6 +28,24 @@ class TriajeGroup(click.Group):
         except TriajeError as exc:
             click.echo(f"triaje: error: {exc}", err=True)
             sys.exit(2)
+
+
+def config_first(args: list[str]) -> list[str]:
+    """`--config PATH` (or `--config=PATH`) wherever it stands, moved before the subcommand.
+    Everything after a `--` is left alone."""
+    moved, rest, i = [], [], 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        if arg == "--config" and i + 1 < len(args):
+            moved += args[i:i + 2]
+            i += 2
+            continue
+        (moved if arg.startswith("--config=") else rest).append(arg)
+        i += 1
+    return moved + rest
 
 
 @click.group(cls=TriajeGroup)

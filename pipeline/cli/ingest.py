@@ -10,6 +10,7 @@ import click
 
 from pipeline import config as configmod
 from pipeline import logutil, services
+from pipeline.config import advice
 from pipeline.config.secrets import mask
 from pipeline.daemon import Daemon
 from pipeline.ingest import poller
@@ -66,6 +67,8 @@ def config_check(ctx: click.Context) -> None:
         mailbox["credentials"] = {k: (v if k.endswith(("_env", "_file", "_command")) else mask(v))
                                   for k, v in mailbox["credentials"].items()}
     click.echo(json.dumps(data, indent=2, default=str))
+    for warning in advice.warnings(cfg):
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"config OK: {cfg.source}", err=True)
 
 

@@ -117,8 +117,8 @@ def labels_group() -> None:
 def labels_import(ctx: click.Context, file: str, who: str | None) -> None:
     """FILE.csv: a ref (SD-000123) or message_id column plus type/priority/queue columns."""
     env = build_services(ctx, with_model=False)
-    count = labelcsv.import_file(env.engine, Path(file), _author(who), _model_if_any(env))
-    click.echo(f"{count} labels imported from {file}")
+    done = labelcsv.import_file(env.engine, Path(file), _author(who), _model_if_any(env))
+    click.echo(f"{done.new} new, {done.present} already present ({file})")
 
 
 @labels_group.command("export")
@@ -157,6 +157,9 @@ def retrain_command(ctx: click.Context, data: tuple[str, ...], as_json: bool,
 
 def _print_scores(result: dict) -> None:
     cand, cur = result["candidate"], result["current"]
+    if cand is None:  # no fair comparison was possible: nothing was trained
+        click.echo(f"not retrained: {result['reason']}; in service: {result['in_service']}")
+        return
     found = set(cand["macro_f1"]) | set((cur or {}).get("macro_f1") or {})
     heads = [h for h in retrain.HEADS if h in found] + sorted(found - set(retrain.HEADS))
     click.echo(f"held-out rows: {result['holdout']['rows']} ({result['holdout']['source']}); "

@@ -18,7 +18,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 
 from pipeline.config import MailboxConfig
 from pipeline.config.secrets import read_secret
-from pipeline.errors import FetchError
+from pipeline.errors import FetchError, LoginRefused
 
 NETWORK_ERRORS = (OSError, IMAPClientError, ssl.SSLError, socket.timeout, EOFError)
 EOF_WAKEUPS = 3  # empty IDLE wake-ups in a row that mean the server has gone
@@ -65,8 +65,8 @@ class ImapConnection:
         except LoginError as exc:  # the server answered: the credentials are the problem
             _discard(client)
             mechanism = "XOAUTH2" if cfg.credentials.is_oauth2 else "LOGIN"
-            raise FetchError(f"mailbox {cfg.name}: {cfg.host}:{cfg.port} refused the login of "
-                             f"{cfg.username} ({mechanism}): {_describe(exc)}") from None
+            raise LoginRefused(f"mailbox {cfg.name}: login refused: {cfg.host}:{cfg.port} refused "
+                               f"the login of {cfg.username} ({mechanism}): {_describe(exc)}") from None
         except NETWORK_ERRORS as exc:
             _discard(client)
             raise FetchError(f"mailbox {cfg.name}: cannot connect to {cfg.host}:{cfg.port}: "

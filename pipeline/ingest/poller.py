@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 
 from pipeline import backoff
 from pipeline.config import MailboxConfig
-from pipeline.errors import FetchError, TokenCommandError
+from pipeline.errors import FetchError, LoginRefused, TokenCommandError
 from pipeline.ingest.imapconn import NETWORK_ERRORS, ImapConnection
 from pipeline.ingest.imapsource import FetchResult, ImapFetcher
 from pipeline.ingest.maildirsource import MaildirFetcher
@@ -29,8 +29,8 @@ MAX_BACKOFF = 300.0
 
 
 class MailboxPoller:
-    def __init__(self, env: Services, cfg: MailboxConfig, after=None) -> None:
-        self.env, self.cfg, self.after = env, cfg, after
+    def __init__(self, env: Services, cfg: MailboxConfig, after=None, once: bool = False) -> None:
+        self.env, self.cfg, self.after, self.once = env, cfg, after, once
         self.conn: ImapConnection | None = None
         self.lock = threading.Lock()
         self.failures = 0
@@ -99,12 +99,15 @@ class MailboxPoller:
             self.conn = None
 
     def _failed(self, exc: BaseException, what: str = "unreachable") -> None:
+        """Back off, and say so once per episode; a one-off poll says it once, in poll_once."""
         self.close_connection()
         self.failures += 1
         self.retry_at = time.monotonic() + backoff.delay(self.failures, 1.0, MAX_BACKOFF)
-        if self.failures == 1:
-            log.error("mailbox=%s %s: %s (retrying with backoff)", self.cfg.name, what,
-                      getattr(exc, "orig", None) or exc)
+        if self.failures == 1 and not self.once:
+            detail = str(getattr(exc, "orig", None) or exc)
+            if isinstance(exc, LoginRefused):
+                what, detail = "login refused", detail.split("login refused: ", 1)[-1]
+            log.error("mailbox=%s %s: %s (retrying with backoff)", self.cfg.name, what, detail)
 
     def _recovered(self) -> None:
         if self.failures:
@@ -121,7 +124,7 @@ def poll_once(env: Services) -> tuple[Summary, list[str]]:
     """Every mailbox once; returns the summary and the mailboxes that failed."""
     total, failed = Summary(), []
     for cfg in env.config.mailboxes:
-        poller = MailboxPoller(env, cfg)
+        poller = MailboxPoller(env, cfg, once=True)
         try:
             total.add(poller.poll(force=True))
         except FetchError as exc:

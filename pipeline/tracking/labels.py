@@ -71,3 +71,10 @@ def latest(conn: Connection, inbound_ids: Iterable[int] | None = None) -> dict[t
     if inbound_ids is not None:
         query = query.where(labels.c.inbound_id.in_(list(inbound_ids)))
     return {(row.inbound_id, row.head): dict(row._mapping) for row in conn.execute(query)}
+
+
+def first_labelled(conn: Connection) -> dict[int, Any]:
+    """inbound_id -> when a person first labelled it: a model trained before then never saw
+    that message's label."""
+    query = select(labels.c.inbound_id, func.min(labels.c.created_at)).group_by(labels.c.inbound_id)
+    return {row[0]: row[1] for row in conn.execute(query)}

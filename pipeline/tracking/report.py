@@ -26,6 +26,7 @@ from pipeline.outbound import render
 from pipeline.outbound.headers import SMTP_POLICY
 from pipeline.schema import outbox
 from pipeline.tracking import charts, metrics
+from pipeline.tracking.formats import Formats
 
 log = logging.getLogger("triaje.report")
 HEAD_NAMES = {"es": {"type": "Tipo", "priority": "Prioridad", "queue": "Cola"},
@@ -47,27 +48,35 @@ def render_html(data: dict[str, Any], config: Config, language: str | None = Non
     env = render.environment(config.outbound.templates.directory)
     template = env.get_template(f"report/{language}.html.j2")
     weeks = sorted({w["week"] for m in data["heads"].values() for w in m["by_week"]})
-    return template.render(data=data, charts=_charts(data, names, language), names=names,
-                           language=language, pct=pct, weeks=weeks,
-                           desk_name=config.outbound.from_name)
+    fmt = Formats(language)
+    return template.render(data=data, charts=_charts(data, names, fmt), names=names,
+                           language=language, pct=fmt.pct, num=fmt.num, day=fmt.day,
+                           moment=fmt.moment, week_name=fmt.week, label_name=fmt.label,
+                           weeks=weeks, desk_name=config.outbound.from_name)
 
 
-def _charts(data: dict[str, Any], names: dict[str, str], language: str) -> dict[str, Any]:
-    heads = data["heads"]
+def _charts(data: dict[str, Any], names: dict[str, str], fmt: Formats) -> dict[str, Any]:
+    heads, language = data["heads"], fmt.language
     if not heads:
         return {"rate": None, "coverage": None, "confusion": {}, "classes": {}}
     return {
         "rate": Markup(charts.rate_over_time(heads, names, language)),
         "coverage": Markup(charts.coverage_precision(heads, names, language)),
-        "confusion": {h: Markup(charts.confusion_heatmap(m["confusion"], names.get(h, h), language))
+        "confusion": {h: Markup(charts.confusion_heatmap(_named_confusion(m["confusion"], h, fmt),
+                                                         names.get(h, h), language))
                       for h, m in heads.items() if m["confusion"]["labels"]},
-        "classes": {h: Markup(charts.precision_recall(m["by_class"], names.get(h, h), language))
-                    for h, m in heads.items() if m["by_class"]},
+        "classes": {h: Markup(charts.precision_recall(
+            [{**c, "label": fmt.label(h, c["label"])} for c in m["by_class"]], names.get(h, h),
+            language)) for h, m in heads.items() if m["by_class"]},
     }
 
 
-def pct(value: float | None, digits: int = 1) -> str:
-    return "–" if value is None else f"{100 * value:.{digits}f} %"
+def _named_confusion(confusion: dict[str, Any], head: str, fmt: Formats) -> dict[str, Any]:
+    return {**confusion, "labels": [fmt.label(head, label) for label in confusion["labels"]]}
+
+
+def pct(value: float | None, digits: int = 1, language: str = "en") -> str:
+    return Formats(language).pct(value, digits)
 
 
 def write_html(engine: Engine, config: Config, out: Path, language: str | None = None,
@@ -118,7 +127,7 @@ def compose_mail(config: Config, html: str, data: dict[str, Any]) -> tuple[str, 
     msg = EmailMessage(policy=SMTP_POLICY)
     msg["From"] = f"{cfg.from_name} <{cfg.from_address}>"
     msg["To"] = ", ".join(config.tracking.report_recipients)
-    msg["Subject"] = f"{SUBJECT.get(language, SUBJECT['en'])} {data['generated_at'][:10]}"
+    msg["Subject"] = f"{SUBJECT.get(language, SUBJECT['en'])} {Formats(language).day(data['generated_at'])}"
     msg["Date"] = format_datetime(utcnow())
     msg["Message-ID"] = make_msgid(domain=domain_of(cfg.from_address))
     msg["Auto-Submitted"] = "auto-generated"
@@ -136,12 +145,15 @@ def summary_text(data: dict[str, Any], language: str, attached: bool = False) ->
              "en": "Misclassified, as seen in corrections (and estimated by the audit):"}
     attachment = {"es": "Informe completo adjunto (report.html).",
                   "en": "Full report attached (report.html)."}
+    audit_word = {"es": "auditoría", "en": "audit"}
     lines = [attachment.get(language, attachment["en"])] if attached else []
     lines.append(intro.get(language, intro["en"]))
     for head, m in data["heads"].items():
-        lines.append(f"- {names.get(head, head)}: {m['misclassified']} / {m['predictions']} "
-                     f"({pct(m['rate'])}); audit {pct(m['audit']['rate'])} "
-                     f"[{pct(m['audit']['ci_low'])}, {pct(m['audit']['ci_high'])}]")
+        fmt = Formats(language)
+        lines.append(f"- {names.get(head, head)}: {fmt.num(m['misclassified'])} / "
+                     f"{fmt.num(m['predictions'])} ({fmt.pct(m['rate'])}); "
+                     f"{audit_word.get(language, 'audit')} {fmt.pct(m['audit']['rate'])} "
+                     f"[{fmt.pct(m['audit']['ci_low'])}, {fmt.pct(m['audit']['ci_high'])}]")
     return "\n".join(lines) + "\n"
 
 

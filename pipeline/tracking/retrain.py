@@ -16,6 +16,7 @@ import logging
 import math
 import tempfile
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from classifier import modelsdir
 from pipeline.config import Config
+from pipeline.db import as_utc
 from pipeline.errors import DataError
 from pipeline.resources import bundled_path
 from pipeline.services import Services
@@ -41,24 +43,49 @@ def seed_paths() -> list[str]:
     return [str(bundled_path("pipeline.training_data"))]
 
 
-def split(config: Config, engine, data_paths: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """(training rows, held-out rows, where the held-out rows come from)."""
+def split(config: Config, engine, data_paths: list[str],
+          current: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """(training rows, held-out rows, where the held-out rows come from). The held-out rows
+    are ones neither model trained on: the candidate never gets them, and the model in
+    service (`current`, its manifest) must not have had them either: labels made after it
+    was trained, else the seed rows if it never saw the seed files. With neither, the
+    held-out frame is empty and the source says why."""
     import pandas as pd  # deferred: pandas loads with the work, not with the daemon
 
     from classifier import dataset  # deferred: pandas
 
-    seed = dataset.load(data_paths).frame
-    labelled = pd.DataFrame(labelcsv.labelled_rows(engine),
-                            columns=["subject", "body", "language", *HEADS])
+    data = dataset.load(data_paths)
+    seed = data.frame
+    rows = labelcsv.labelled_rows(engine)
+    labelled = pd.DataFrame(rows, columns=["subject", "body", "language", *HEADS])
+    unseen = [i for i, row in enumerate(rows) if _unseen(row, current)]
     tracking = config.tracking
-    size = math.floor(len(labelled) * tracking.holdout_fraction)
-    if size >= tracking.min_holdout:
-        cut = len(labelled) - size
-        return pd.concat([seed, labelled.iloc[:cut]], ignore_index=True).fillna(""), \
-            labelled.iloc[cut:].reset_index(drop=True), "labels"
+    size = max(tracking.min_holdout, math.floor(len(rows) * tracking.holdout_fraction))
+    if len(unseen) >= tracking.min_holdout:
+        held = set(unseen[-size:])
+        mask = [i in held for i in range(len(rows))]
+        return pd.concat([seed, labelled[[not m for m in mask]]], ignore_index=True).fillna(""), \
+            labelled[mask].reset_index(drop=True), "labels"
+    if current is not None and _saw_seed(current, data):
+        return pd.concat([seed, labelled], ignore_index=True).fillna(""), labelled.iloc[:0], \
+            f"none: the model in service was trained on the seed rows and on every label " \
+            f"made before {current.get('created', '?')}"
     held = seed.apply(lambda r: _bucket(r["subject"], r["body"]) < SEED_HOLDOUT, axis=1)
     return pd.concat([seed[~held], labelled], ignore_index=True).fillna(""), \
         seed[held].reset_index(drop=True), "seed"
+
+
+def _unseen(row: dict[str, Any], current: dict | None) -> bool:
+    if current is None:
+        return True
+    created = datetime.fromisoformat(str(current.get("created", "")).replace("Z", "+00:00"))
+    labelled_at = row.get("labelled_at")
+    return labelled_at is not None and as_utc(labelled_at) > created
+
+
+def _saw_seed(current: dict, data: Any) -> bool:
+    trained_on = {f.get("sha256") for f in current.get("data", {}).get("files", [])}
+    return any(source.sha256 in trained_on for source in data.sources)
 
 
 def _bucket(subject: str, body: str) -> float:
@@ -115,13 +142,16 @@ def retrain(env: Services, data_paths: list[str] | None = None, author: str = "r
     from classifier import artefact  # deferred: scikit-learn loads only when a command needs the model
 
     config, models_dir = env.config, env.config.classifier.models_dir
-    train, holdout, source = split(config, env.engine, data_paths or seed_paths())
+    current_version = artefact.current_version(models_dir)
+    manifest = artefact.read_manifest(Path(models_dir) / current_version) if current_version else None
+    train, holdout, source = split(config, env.engine, data_paths or seed_paths(), manifest)
+    if holdout.empty and source.startswith("none"):
+        return _not_comparable(env, config, source, current_version, author, say)
     if holdout.empty:
         raise DataError("no held-out rows to evaluate on; add labelled data")
     say(f"training the candidate on {len(train)} rows; {len(holdout)} held-out rows ({source})")
     with tempfile.TemporaryDirectory(prefix="triaje-retrain-") as tmp:
         candidate = _train(config, train, Path(tmp))
-        current_version = artefact.current_version(models_dir)
         current = artefact.load_current(models_dir) if current_version else None
         result = _compare(config, candidate, current, holdout, source, len(train))
         if result["promoted"]:
@@ -129,6 +159,22 @@ def retrain(env: Services, data_paths: list[str] | None = None, author: str = "r
     modelstore.record(env.engine, "retrain", result["in_service"], current_version, author, result)
     if result["promoted"]:
         env.model = candidate
+    return result
+
+
+def _not_comparable(env: Services, config: Config, source: str, current_version: str | None,
+                    author: str, say: Say) -> dict[str, Any]:
+    """No rows neither model saw: say so, and what would make a fair comparison possible."""
+    minimum = config.tracking.min_holdout
+    reason = (f"cannot compare fairly, no held-out rows ({source.removeprefix('none: ')}); "
+              f"label at least {minimum} more messages (triaje review, or labels import) and "
+              "retrain, or install a model you trust with `triaje train --install`")
+    say(reason)
+    result = {"promoted": False, "reason": reason, "rule": config.tracking.promote_on,
+              "margin": config.tracking.promote_margin, "holdout": {"source": "none", "rows": 0},
+              "training_rows": 0, "candidate": None, "current": {"version": current_version},
+              "in_service": current_version}
+    modelstore.record(env.engine, "retrain", current_version, current_version, author, result)
     return result
 
 
