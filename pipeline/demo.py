@@ -65,8 +65,17 @@ queue = ["network"]
 to = ["redes@example.org"]
 
 [[routing.rules]]
+name = "Quejas y agradecimientos"
 type = ["complaint", "compliment"]
 to = ["calidad@example.org"]
+
+[complaints]
+owner = ["calidad@example.org"]
+first_response = "1d"
+
+[complaints.role]
+es = "Marta Ruiz, responsable de calidad del servicio"
+en = "Marta Ruiz, our service quality manager"
 """
 
 

@@ -99,7 +99,7 @@ def test_an_audited_message_corrected_by_mail_keeps_the_persons_label(tmp_path):
     (item,) = review.pending(env.engine)
     assert item.reason == review.AUDIT and [h.current for h in item.heads] == [None, None, "hardware"]
     done = cli(config, "review", "--who", "ana", input="a\na\na\n")
-    assert "a person said 'hardware'" in done.output
+    assert "a person said 'Hardware'" in done.output
     assert decisions(env)[-1] == (1, "queue", "accept", "hardware", "ana")
     queue = metrics.collect(env.engine)["heads"]["queue"]["audit"]
     assert (queue["reviewed"], queue["misclassified"]) == (1, 1)  # network was predicted

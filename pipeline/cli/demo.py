@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline import config as configmod
-from pipeline import demo, logutil, services
+from pipeline import demo, logutil, services, vocabulary
 from pipeline.ingest import poller
 from pipeline.outbound import sender
 
@@ -55,7 +55,7 @@ def _print_tickets(console: Console, rows: list[dict]) -> None:
     for column in ("ticket", "lang", "subject", "type · priority · queue", "mails queued"):
         table.add_column(column, overflow="fold")
     for row in rows:
-        labels = " · ".join(_label(row["labels"].get(h)) for h in ("type", "priority", "queue"))
+        labels = " · ".join(_label(h, row["labels"].get(h)) for h in ("type", "priority", "queue"))
         mails = ", ".join(row["mails"]) or f"none ({row['auto_reason'] or 'follow-up'})"
         ref = row["ref"] + ("+" if row["is_followup"] else "")
         table.add_row(ref, row["language"], (row["subject"] or "")[:42], labels, mails)
@@ -63,8 +63,8 @@ def _print_tickets(console: Console, rows: list[dict]) -> None:
     console.print("+ = a follow-up joined to its ticket")
 
 
-def _label(prediction: tuple | None) -> str:
+def _label(head: str, prediction: tuple | None) -> str:
     if prediction is None:
         return "-"
     label, confidence, needs_review = prediction
-    return f"{label} {confidence:.2f}" + (" ?" if needs_review else "")
+    return f"{vocabulary.name(head, label, 'en')} {confidence:.2f}" + (" ?" if needs_review else "")

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
+from pipeline import vocabulary
 from pipeline.config import Config
 from pipeline.db import utcnow
 from pipeline.schema import audit_sample, inbound, predictions, review_log, tickets
@@ -224,8 +225,10 @@ def _header(item: Item, number: int, total: int) -> str:
 
 
 def _choose(console: Console, head: HeadItem) -> str:
-    extra = f"; a person said {head.current!r}" if head.current else ""
-    prompt = (f"  {head.head}: {head.predicted} ({head.confidence:.0%}{extra})  "
+    extra = f"; a person said {vocabulary.name(head.head, head.current, 'en')!r}" \
+        if head.current else ""
+    predicted = vocabulary.name(head.head, head.predicted, "en")
+    prompt = (f"  {head.head}: {predicted} ({head.confidence:.0%}{extra})  "
               "[a]ccept [c]orrect [s]kip [q]uit: ")
     while True:
         key = (console.key(prompt) or "").strip().lower()[:1]
@@ -236,7 +239,8 @@ def _choose(console: Console, head: HeadItem) -> str:
 
 def _new_label(console: Console, head: str, model: Any | None) -> str:
     valid = labels.known_labels(head, model)
-    console.echo("  valid: " + "  ".join(f"{i}) {label}" for i, label in enumerate(valid, 1)))
+    console.echo("  valid: " + "  ".join(f"{i}) {vocabulary.name(head, label, 'en')}"
+                                         for i, label in enumerate(valid, 1)))
     while True:
         answer = console.ask(f"  new {head} (number or label): ").strip()
         if answer.isdigit() and 1 <= int(answer) <= len(valid):
