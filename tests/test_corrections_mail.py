@@ -165,3 +165,20 @@ def test_a_review_correction_reroutes_like_a_mail_correction(deskbox, tmp_path, 
     # the same correction again changes no team: no second routing mail
     assert review.decide_item(env.engine, env.config, env.model, first,
                               [("queue", "correct", "network")], "lucia") == []
+
+
+def test_the_rerouted_mail_says_who_corrected_it_and_their_note(deskbox, tmp_path, monkeypatch,
+                                                                receiver):
+    env = setup_desk(deskbox, tmp_path, monkeypatch, receiver)
+    route = mails_to(receiver, "hw@example.org")[0]
+    deskbox.append(team_reply(route, "HW Team <hw@example.org>",
+                              "cola: redes\nEs la toma de red de la planta 2, no la impresora.",
+                              In_Reply_To=route["Message-ID"]))
+    run_cycle(env)
+    moved = mails_to(receiver, "redes@example.org")[0]
+    text = moved.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert moved["Subject"].startswith("[SD-000001] Caso reasignado: ")
+    assert "Caso reasignado: hw@example.org ha corregido la clasificación" in text
+    assert "«Es la toma de red de la planta 2, no la impresora.»" in text
+    assert "cola: Redes (corregido por hw@example.org)" in text
+    assert "Os llega un caso nuevo" not in text

@@ -77,6 +77,19 @@ def parse_lines(text: str) -> list[tuple[str, str]]:
     return list(found.items())
 
 
+def note_of(text: str) -> str | None:
+    """What the agent wrote besides the label lines, above any quote: their note."""
+    kept = []
+    for line in text.splitlines():
+        if _QUOTE_START.match(line):
+            break
+        match = _LINE.match(line)
+        if not (match and vocabulary.head_of(match.group(1))) and line.strip():
+            kept.append(line.strip())
+    note = " ".join(kept)
+    return (note[:497] + "…" if len(note) > 500 else note) or None
+
+
 def find_ticket(conn: Connection, parsed: ParsedMessage, prefix: str) -> TicketRef | None:
     """The ticket a team reply is about: one of our team mails it answers, else its tag."""
     ids = parsed.in_reply_to + parsed.references
@@ -119,7 +132,8 @@ def from_mail(conn: Connection, config: Config, model: Any | None,
             unknown[head] = word
         else:
             applied[head] = label
-    return Correction(ticket, target, normalise(parsed.from_addr), "email", applied, unknown)
+    return Correction(ticket, target, normalise(parsed.from_addr), "email", applied, unknown,
+                      note_of(parsed.clean_text))
 
 
 def for_case(conn: Connection, target: int, author: str, source: str,
