@@ -250,19 +250,11 @@ def _mailbox_header(t: Table, key: str, default: str | None) -> tuple[str, str]:
     return name, address
 
 
-def _addresses(t: Table, key: str) -> tuple[str, ...]:
-    values = tuple(normalise(v) for v in t.strings(key, ()))
-    for value in values:
-        if not is_address(value):
-            raise t.error(key, f"holds something that is not a mail address: {value!r}",
-                          f'write {key} = ["team@example.org"]')
-    return values
-
 
 def _routing(t: Table) -> RoutingConfig:
     if not t.data:
         return RoutingConfig()
-    default = _addresses(t, "default")
+    default = t.addresses("default")
     if not default:
         raise t.error("default", "is required when [routing] is present",
                       'add default = "n1@example.org": where mail goes when no rule matches')
@@ -274,7 +266,7 @@ def _routing(t: Table) -> RoutingConfig:
         if unknown:
             raise t.error("triage_on", f"names {unknown[0]!r}, which is not a head",
                           f"use some of {', '.join(HEADS)}")
-    return RoutingConfig(default=default, triage=_addresses(t, "triage") or default, rules=rules,
+    return RoutingConfig(default=default, triage=t.addresses("triage") or default, rules=rules,
                          triage_on=triage_on, languages=_languages(t))
 
 
@@ -290,7 +282,7 @@ def _languages(t: Table) -> tuple[tuple[str, str], ...]:
 
 
 def _rule(t: Table) -> Rule:
-    to = _addresses(t, "to")
+    to = t.addresses("to")
     if not to:
         raise t.error("to", "is required", 'add to = ["team@example.org"] to the rule')
     matchers = {key: _matcher(t, key) for key in RULE_KEYS}
@@ -329,7 +321,7 @@ def _complaints(t: Table) -> ComplaintsConfig:
     except ValueError as exc:
         raise t.error("first_response", f"is not a duration: {text!r}",
                       'write it as "4h", "1d" or "2d"') from exc
-    return ComplaintsConfig(owner=_addresses(t, "owner"), role=roles, first_response=first)
+    return ComplaintsConfig(owner=t.addresses("owner"), role=roles, first_response=first)
 
 
 def _templates(t: Table, base: Path | None) -> TemplatesConfig:
@@ -346,7 +338,7 @@ def _outbox(t: Table, base: Path | None) -> OutboxConfig:
     retry_base = t.int("retry_base", d.retry_base, minimum=1)
     return OutboxConfig(
         directory=_path(t, "directory", base),
-        own_addresses=_addresses(t, "own_addresses"),
+        own_addresses=t.addresses("own_addresses"),
         recipient_limit=t.int("recipient_limit", d.recipient_limit, minimum=1),
         recipient_window=t.int("recipient_window", d.recipient_window, minimum=1),
         followup_note=t.bool("followup_note", d.followup_note),

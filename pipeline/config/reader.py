@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pipeline.addresses import is_address, normalise
 from pipeline.errors import ConfigError
 
 T = TypeVar("T")
@@ -70,6 +71,15 @@ class Table:
         if value is not None and not all(isinstance(v, str) for v in value):
             raise self.error(key, "must hold only strings", f'write {key} = ["a", "b"]')
         return tuple(value) if value is not None else None
+
+    def addresses(self, key: str, example: str = "team@example.org") -> tuple[str, ...]:
+        """Mail addresses, normalised; anything else names the key."""
+        values = tuple(normalise(v) for v in self.strings(key, ()))
+        for value in values:
+            if not is_address(value):
+                raise self.error(key, f"holds something that is not a mail address: {value!r}",
+                                 f'write {key} = ["{example}"]')
+        return values
 
     def choice(self, key: str, choices: tuple[str, ...], default: Any = _MISSING) -> Any:
         value = self.str(key, default)

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from apscheduler.triggers.cron import CronTrigger
 
-from pipeline.addresses import is_address, normalise
 from pipeline.config.reader import Table, build
 
 REPORT_LANGUAGES = ("es", "en")
@@ -39,10 +38,10 @@ def from_root(root: Table) -> TrackingConfig:
 def _tracking(t: Table) -> TrackingConfig:
     d = TrackingConfig()
     return TrackingConfig(
-        correctors=_addresses(t, "correctors"),
+        correctors=t.addresses("correctors", "someone@example.org"),
         audit_fraction=t.float("audit_fraction", d.audit_fraction, 0.0, 1.0),
         report_language=t.choice("report_language", REPORT_LANGUAGES, d.report_language),
-        report_recipients=_addresses(t, "report_recipients"),
+        report_recipients=t.addresses("report_recipients", "someone@example.org"),
         report_schedule=_cron(t, "report_schedule"),
         retrain_schedule=_cron(t, "retrain_schedule"),
         promote_margin=t.float("promote_margin", d.promote_margin, 0.0, 1.0),
@@ -51,14 +50,6 @@ def _tracking(t: Table) -> TrackingConfig:
         min_holdout=t.int("min_holdout", d.min_holdout, minimum=1),
     )
 
-
-def _addresses(t: Table, key: str) -> tuple[str, ...]:
-    values = tuple(normalise(v) for v in t.strings(key, ()))
-    for value in values:
-        if not is_address(value):
-            raise t.error(key, f"holds something that is not a mail address: {value!r}",
-                          f'write {key} = ["someone@example.org"]')
-    return values
 
 
 def _cron(t: Table, key: str) -> str | None:
