@@ -26,7 +26,8 @@ def assert_clean(report, output: str = "") -> None:
     print(f"\n{report.summary()}")
     assert "maximum number of running instances" not in output  # a line per interval
     assert report.drained, report.summary()
-    assert (report.lost, report.duplicated, report.acks_to_automatic) == (0, 0, 0), report.summary()
+    assert (report.lost, report.duplicated, report.acks_to_automatic,
+            report.routing_to_auto_replies) == (0, 0, 0, 0), report.summary()
     assert report.redelivered == 0 and report.quarantined == 0 and report.failed_outbox == 0
     assert report.final_exit == 0
 

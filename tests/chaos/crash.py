@@ -36,6 +36,7 @@ class CrashReport:
     duplicated_acks: int = 0  # two different acks for one message: a double registration
     acks_to_automatic: int = 0
     lost_routing: int = 0
+    routing_to_auto_replies: int = 0
     duplicated_routing: int = 0
     redelivered: int = 0  # the same Message-ID delivered again after a kill
     redelivered_ids: list[str] = field(default_factory=list)
@@ -151,8 +152,11 @@ def count_outcome(report: CrashReport, desk: Desk, ledger: Ledger, corpus: list[
         report.lost_acks += got == 0
         report.duplicated_acks += max(got, by_ref) > 1
     team = ledger.by_ticket(False)
-    report.lost_routing = sum(1 for ref in refs if not team.get(ref))
+    # an automatic reply (out of office) is registered but is no case for a team
+    routed = refs - {rows[m.message_id][3] for m in corpus if m.automatic and m.message_id in rows}
+    report.lost_routing = sum(1 for ref in routed if not team.get(ref))
     report.duplicated_routing = sum(1 for ref in refs if len(team.get(ref, ())) > 1)
+    report.routing_to_auto_replies = sum(len(team.get(ref, ())) for ref in refs - routed)
     report.redelivered = ledger.redelivered()
     counts: dict[str, int] = {}
     for d in ledger.deliveries():
