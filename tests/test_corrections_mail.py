@@ -179,6 +179,6 @@ def test_the_rerouted_mail_says_who_corrected_it_and_their_note(deskbox, tmp_pat
     text = moved.get_body(("plain",)).get_content().replace("\r\n", "\n")
     assert moved["Subject"].startswith("[SD-000001] Caso reasignado: ")
     assert "Caso reasignado: hw@example.org ha corregido la clasificación" in text
-    assert "«Es la toma de red de la planta 2, no la impresora.»" in text
+    assert "Su nota: «Es la toma de red de la planta 2, no la impresora.»\n" in text
     assert "cola: Redes (corregido por hw@example.org)" in text
     assert "Os llega un caso nuevo" not in text
