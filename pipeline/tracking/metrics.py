@@ -66,7 +66,7 @@ def _prediction_query(since: datetime | None):
 
 def compute(frame: pd.DataFrame, timezone: str = "UTC", engine: Engine | None = None) -> dict:
     """All figures of the report as plain JSON-ready data."""
-    frame = _with_outcome(frame, timezone)
+    frame = with_outcome(frame, timezone)
     heads = [h for h in labelmod.HEADS if h in set(frame["head"])] + sorted(
         set(frame["head"]) - set(labelmod.HEADS))
     return {
@@ -76,7 +76,7 @@ def compute(frame: pd.DataFrame, timezone: str = "UTC", engine: Engine | None = 
     }
 
 
-def _with_outcome(frame: pd.DataFrame, timezone: str) -> pd.DataFrame:
+def with_outcome(frame: pd.DataFrame, timezone: str) -> pd.DataFrame:
     frame = frame.copy()
     frame["labelled"] = frame["truth"].notna()
     frame["wrong"] = frame["labelled"] & (frame["truth"] != frame["predicted"])
