@@ -37,8 +37,9 @@ def add_users(env) -> None:
     users.add(env.engine, "adam", "admin", PASSWORDS["adam"])
 
 
-def client(env, **kwargs) -> TestClient:
-    return TestClient(create_app(env.config, env.engine), follow_redirects=False, **kwargs)
+def client(env, app=None, **kwargs) -> TestClient:
+    """A browser of its own; pass `app` to share one desk (its login limiter) with others."""
+    return TestClient(app or create_app(env.config, env.engine), follow_redirects=False, **kwargs)
 
 
 def login(web: TestClient, name: str, password: str | None = None, **headers):
