@@ -64,8 +64,11 @@ class Desk:
     def page(self, request: Request, template: str, session: Session | None, status: int = 200,
              **values: Any) -> HTMLResponse:
         language = self.language(request, session)
+        def say(key: str, default: str | None = None) -> str:
+            return words.word(key, language, default)
+
         html = self.templates.get_template(template).render(
-            request=request, session=session, lang=language, t=lambda k: words.word(k, language),
+            request=request, session=session, lang=language, t=say,
             csrf=session.csrf_token if session else values.pop("login_csrf", ""), **values)
         return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 

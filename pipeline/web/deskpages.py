@@ -7,6 +7,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from classifier import modelsdir
 from pipeline.errors import TriajeError
 from pipeline.outbound import admin as outboxadmin
 from pipeline.process import quarantine
@@ -72,8 +73,9 @@ def outbox_retry(request: Request, desk: Desk, session: Session, form: FormData 
 
 @page()
 def models_list(request: Request, desk: Desk, session: Session, form: FormData | None) -> Response:
-    return desk.page(request, "models.html.j2", session,
-                     models=modelstore.list_models(desk.config.classifier.models_dir),
+    models = [m for m in modelstore.list_models(desk.config.classifier.models_dir)
+              if modelsdir.VERSION_NAME.match(m["version"])]  # not a half-made "_training"
+    return desk.page(request, "models.html.j2", session, models=models,
                      history=modelstore.history(desk.engine, 20),
                      error=request.query_params.get("error"))
 

@@ -46,7 +46,8 @@ WORDS: dict[str, dict[str, str]] = {
     "week": {"es": "Semana", "en": "Week"},
     "mailbox": {"es": "Buzón", "en": "Mailbox"},
     "model": {"es": "Versión del modelo", "en": "Model version"},
-    "all": {"es": "todas", "en": "all"},
+    "all": {"es": "todas", "en": "all"},  # weeks, model versions, outgoing mails
+    "all_m": {"es": "todos", "en": "all"},  # mailboxes
     "filter": {"es": "Filtrar", "en": "Filter"},
     "download": {"es": "Descargar CSV", "en": "Download CSV"},
     "predictions": {"es": "Predicciones", "en": "Predictions"},
@@ -111,6 +112,25 @@ WORDS: dict[str, dict[str, str]] = {
     "failed": {"es": "fallido", "en": "failed"},
     "retried": {"es": "Reintentado", "en": "Retried"},
     "signed_in_as": {"es": "Sesión de", "en": "Signed in as"},
+    # outbox kinds
+    "kind_ack": {"es": "acuse de recibo", "en": "acknowledgement"},
+    "kind_followup": {"es": "aviso de seguimiento", "en": "follow-up note"},
+    "kind_route": {"es": "envío al equipo", "en": "to the team"},
+    "kind_triage": {"es": "a triaje", "en": "to triage"},
+    "kind_forward": {"es": "reenvío al equipo", "en": "forward to the team"},
+    "kind_correction": {"es": "respuesta a una corrección", "en": "answer to a correction"},
+    "kind_report": {"es": "informe", "en": "report"},
+    # report tables (CSV downloads)
+    "table_summary": {"es": "resumen", "en": "summary"},
+    "table_by_class": {"es": "por clase", "en": "by class"},
+    "table_by_week": {"es": "por semana", "en": "by week"},
+    "table_by_model": {"es": "por modelo", "en": "by model"},
+    "table_by_mailbox": {"es": "por buzón", "en": "by mailbox"},
+    "table_curve": {"es": "curva de umbral", "en": "threshold curve"},
+    "table_confused_pairs": {"es": "confusiones", "en": "confusions"},
+    "table_confusion_type": {"es": "matriz de tipo", "en": "type matrix"},
+    "table_confusion_priority": {"es": "matriz de prioridad", "en": "priority matrix"},
+    "table_confusion_queue": {"es": "matriz de cola", "en": "queue matrix"},
 }
 
 # confidence in words: the lowest bound it reaches
@@ -120,9 +140,13 @@ CONFIDENCE = ((0.9, {"es": "muy segura", "en": "very sure"}),
               (0.0, {"es": "muy dudosa", "en": "guessing"}))
 
 
-def word(key: str, language: str) -> str:
+def word(key: str, language: str, default: str | None = None) -> str:
+    """The word for `key`; an unknown key shows `default` (a site's own outbox kind, say),
+    else the key itself."""
     found = WORDS.get(key)
-    return found.get(language, found["en"]) if found else key
+    if found is None:
+        return key if default is None else default
+    return found.get(language, found["en"])
 
 
 def confidence(value: float, language: str) -> str:
