@@ -11,14 +11,16 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from conftest import make_mail
 from sqlalchemy import select
 from test_labels import desk_with_mail
 from webdesk import Fields, add_users, client, csrf, login
 
 from classifier import modelsdir
 from pipeline.ingest import poller
+from pipeline.process import inboundstate
+from pipeline.schema import inbound, outbox, review_log
 from pipeline.schema import labels as labels_table
-from pipeline.schema import outbox, review_log
 from pipeline.tracking import modelstore
 from pipeline.web import users
 from pipeline.web.app import create_app
@@ -266,3 +268,57 @@ def test_proxy_header_is_honoured_only_from_trusted_proxies(tmp_path):
     assert outsider.get("/review", headers={"X-Remote-User": "adam"}).status_code == 303
     assert [u["name"] for u in users.list_users(env.engine)] == ["sso-user"]
     assert login(client(env), "sso-user", "anything-at-all").status_code == 401
+
+
+def test_quarantine_list_show_and_retry(desk, tmp_path):
+    box = mailbox.Maildir(str(tmp_path / "Maildir"))
+    box.add(make_mail(subject="La impresora <b>no</b> imprime", sender="zoe@example.com",
+                      message_id="<stuck@example.com>", body="Sigue sin imprimir."))
+    poller.poll_once(desk)
+    with desk.engine.connect() as conn:
+        stuck = conn.execute(select(inbound.c.id).where(
+            inbound.c.message_id == "<stuck@example.com>")).scalar_one()
+    inboundstate.quarantine(desk.engine, stuck, "classify", "RuntimeError: the model fell over")
+    web = client(desk)
+    login(web, "rita")
+    listed = web.get("/quarantine").text
+    assert "RuntimeError: the model fell over" in listed and f'href="/quarantine/{stuck}"' in listed
+    shown = web.get(f"/quarantine/{stuck}").text
+    assert "&lt;b&gt;no&lt;/b&gt;" in shown and "<b>no</b>" not in shown  # the raw message, as text
+    assert web.get("/quarantine/999999").status_code == 404
+    assert web.post(f"/quarantine/{stuck}/retry").status_code == 403
+    retried = web.post(f"/quarantine/{stuck}/retry", data={"csrf_token": csrf(web)})
+    assert retried.status_code == 303
+    with desk.engine.connect() as conn:
+        assert conn.execute(select(inbound.c.state).where(inbound.c.id == stuck)).scalar_one() == "processed"
+    assert "RuntimeError" not in web.get("/quarantine").text
+
+
+def test_outbox_list_and_retry_of_a_failed_mail(desk):
+    with desk.engine.begin() as conn:
+        first = conn.execute(select(outbox.c.id).order_by(outbox.c.id)).scalars().first()
+        conn.execute(outbox.update().where(outbox.c.id == first).values(
+            state="failed", last_error="550 5.1.1 <nobody@example.org>: no such user"))
+    web = client(desk)
+    login(web, "rita")
+    failed = web.get("/outbox?state=failed").text
+    assert "550 5.1.1 &lt;nobody@example.org&gt;: no such user" in failed
+    assert "acuse de recibo" in web.get("/outbox").text  # the kind by its name, not "ack"
+    assert web.post(f"/outbox/{first}/retry", data={"csrf_token": csrf(web)}).status_code == 303
+    with desk.engine.connect() as conn:
+        assert conn.execute(select(outbox.c.state).where(outbox.c.id == first)).scalar_one() == "queued"
+
+
+def test_report_filters_and_csv_downloads(desk):
+    web = client(desk)
+    login(web, "rita")
+    page = web.get("/report").text
+    assert 'data-head="queue"' in page and "Tasa de error" in page
+    csv_text = web.get("/report/summary.csv")
+    assert csv_text.status_code == 200 and csv_text.headers["content-type"].startswith("text/csv")
+    assert csv_text.text.splitlines()[0].startswith("head,predictions,labelled,misclassified")
+    assert "attachment" in csv_text.headers["content-disposition"]
+    assert web.get("/report/by_class.csv?mailbox=desk").text.count("\n") > 1
+    assert web.get("/report/by_class.csv?mailbox=elsewhere").text.strip() == "head"
+    assert web.get("/report/nothing.csv").status_code == 404
+    assert "Aún no hay predicciones." in web.get("/report?mailbox=elsewhere").text
