@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from zoneinfo import ZoneInfo
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -28,9 +29,10 @@ def report_page(request: Request, desk: Desk, session: Session, form: FormData |
     filters = _filters(request)
     found = desk.report_cache.get(desk.engine, desk.config.desk.timezone, filters)
     tables = list(report.csv_tables(found["data"]))
+    as_of = found["as_of"].astimezone(ZoneInfo(desk.config.desk.timezone)) if found["as_of"] else None
     return desk.page(request, "report.html.j2", session, data=found["data"],
                      options=found["options"], filters=filters, pct=report.pct, tables=tables,
-                     query=request.url.query)
+                     query=request.url.query, stale=found["stale"], as_of=as_of)
 
 
 @page()

@@ -65,6 +65,8 @@ WORDS: dict[str, dict[str, str]] = {
     "count": {"es": "Casos", "en": "Cases"},
     "messages": {"es": "Mensajes", "en": "Messages"},
     "coverage": {"es": "Enrutados sin revisión", "en": "Routed without review"},
+    "updating": {"es": "Leyendo los datos nuevos; estas cifras son de las",
+                 "en": "Reading the new data; these figures are from"},
     "no_data": {"es": "Aún no hay predicciones.", "en": "No predictions yet."},
     "id": {"es": "Id", "en": "Id"},
     "stage": {"es": "Etapa", "en": "Stage"},
