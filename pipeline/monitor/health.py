@@ -37,6 +37,7 @@ def check(engine: Engine, config: Config, started: float, now: float | None = No
     boxes: dict[str, Any] = {}
     for mailbox in config.mailboxes:
         last = counters.last_success(mailbox.name)
+        last = last if last is not None and last >= started else None  # this daemon's polls only
         limit = GRACE * mailbox.poll_interval
         if (last if last is not None else started) < now - limit:
             reasons.append(f"mailbox {mailbox.name}: no successful poll in {limit} s")

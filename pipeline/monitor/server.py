@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 
 from pipeline.config import Config
 from pipeline.config.web import split_listen
+from pipeline.errors import ConfigError
 from pipeline.monitor import counters, health
 from pipeline.monitor.dbgauges import DatabaseCollector
 
@@ -28,8 +29,13 @@ class MonitorServer:
         self.engine, self.config = engine, config
         self.started = time.time()
         self.collector = DatabaseCollector(engine, config.classifier.models_dir)
-        host, port = split_listen(config.metrics.listen or "127.0.0.1:9325")
-        self.httpd = ThreadingHTTPServer((host, port), _handler(self))
+        listen = config.metrics.listen or "127.0.0.1:9325"
+        host, port = split_listen(listen)
+        try:
+            self.httpd = ThreadingHTTPServer((host, port), _handler(self))
+        except OSError as exc:
+            raise ConfigError("metrics.listen", f"cannot listen on {listen}: {exc.strerror or exc}",
+                              "choose a free port, or stop what uses it", config.source) from exc
         self.httpd.daemon_threads = True
         self.threads = [threading.Thread(target=self.httpd.serve_forever, name="metrics", daemon=True),
                         threading.Thread(target=self.collector.run, name="metrics-db", daemon=True)]
