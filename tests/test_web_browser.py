@@ -21,6 +21,7 @@ from conftest import make_mail
 from dovecot import free_port
 from helpers import build_env, run_cycle
 from smtp_receiver import Receiver
+from test_web_http import explode_on
 
 from pipeline import demo
 from pipeline.outbound import sender
@@ -136,7 +137,10 @@ def test_review_in_a_browser(deskbox, tmp_path, monkeypatch, receiver, browser):
     env = build_env(cfg, with_model=True)
     for n, (subject, body) in enumerate(MAILS):
         deskbox.append(make_mail(subject=subject, body=body, sender=f"user{n}@example.com"))
-    run_cycle(env)
+    deskbox.append(make_mail(subject="BOOM: <b>factura</b> adjunta", sender="zoe@example.com"))
+    with monkeypatch.context() as patched:  # one message a stage cannot handle: quarantined
+        explode_on(patched, "BOOM")
+        run_cycle(env)
     users.add(env.engine, "rita", "reviewer", "rita-password-1")
     wait = WebDriverWait(browser, 20)
 
@@ -187,8 +191,15 @@ def test_review_in_a_browser(deskbox, tmp_path, monkeypatch, receiver, browser):
         wait.until(lambda d: misclassified(d, base, "queue") == before + 1)
         assert not browser.find_elements(By.CSS_SELECTOR, ".stale")
         shot(browser, "06-report-after")
-        for name, path in (("07-quarantine", "/quarantine"), ("08-outbox", "/outbox"),
-                           ("09-models", "/models"), ("10-account", "/account")):
+        browser.get(f"{base}/quarantine")
+        shot(browser, "07-quarantine")
+        browser.find_element(By.CSS_SELECTOR, "td a[href^='/quarantine/']").click()
+        assert "<b>factura</b>" in browser.find_element(By.CSS_SELECTOR, "pre.raw").text
+        shot(browser, "07b-quarantine-show")
+        browser.find_element(By.CSS_SELECTOR, "form[action$='/retry'] button").click()
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".notice"))
+        assert not browser.find_elements(By.CSS_SELECTOR, "td a[href^='/quarantine/']")
+        for name, path in (("08-outbox", "/outbox"), ("09-models", "/models"), ("10-account", "/account")):
             browser.get(f"{base}{path}")
             assert browser.find_element(By.TAG_NAME, "h1").text
             shot(browser, name)
@@ -201,4 +212,4 @@ def test_review_in_a_browser(deskbox, tmp_path, monkeypatch, receiver, browser):
     from PIL import Image
 
     sizes = {p.name: Image.open(p).size for p in OUTPUT.glob("*.png")}
-    assert len(sizes) >= 11 and set(sizes.values()) == {(1280, 800)}, sizes
+    assert len(sizes) >= 12 and set(sizes.values()) == {(1280, 800)}, sizes

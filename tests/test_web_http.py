@@ -18,7 +18,7 @@ from webdesk import Fields, add_users, client, csrf, login
 
 from classifier import modelsdir
 from pipeline.ingest import poller
-from pipeline.process import inboundstate
+from pipeline.process import stages
 from pipeline.schema import inbound, outbox, review_log
 from pipeline.schema import labels as labels_table
 from pipeline.tracking import modelstore
@@ -270,19 +270,33 @@ def test_proxy_header_is_honoured_only_from_trusted_proxies(tmp_path):
     assert login(client(env), "sso-user", "anything-at-all").status_code == 401
 
 
-def test_quarantine_list_show_and_retry(desk, tmp_path):
+def explode_on(monkeypatch, subject_word: str) -> None:
+    """A guard stage that fails on one subject: the runner quarantines that message."""
+    real = stages.guard.stage_guard
+
+    def exploding_guard(work, env):
+        if work.parsed and subject_word in work.parsed.subject:
+            raise RuntimeError("the guard fell over")
+        real(work, env)
+
+    monkeypatch.setattr(stages, "READ_STAGES", (("parse", stages.parse.stage_parse),
+                                                ("guard", exploding_guard)))
+
+
+def test_quarantine_list_show_and_retry(desk, tmp_path, monkeypatch):
     box = mailbox.Maildir(str(tmp_path / "Maildir"))
-    box.add(make_mail(subject="La impresora <b>no</b> imprime", sender="zoe@example.com",
+    box.add(make_mail(subject="BOOM: la impresora <b>no</b> imprime", sender="zoe@example.com",
                       message_id="<stuck@example.com>", body="Sigue sin imprimir."))
-    poller.poll_once(desk)
+    with monkeypatch.context() as patched:
+        explode_on(patched, "BOOM")
+        assert poller.poll_once(desk)[0].quarantined == 1
     with desk.engine.connect() as conn:
         stuck = conn.execute(select(inbound.c.id).where(
             inbound.c.message_id == "<stuck@example.com>")).scalar_one()
-    inboundstate.quarantine(desk.engine, stuck, "classify", "RuntimeError: the model fell over")
     web = client(desk)
     login(web, "rita")
     listed = web.get("/quarantine").text
-    assert "RuntimeError: the model fell over" in listed and f'href="/quarantine/{stuck}"' in listed
+    assert "RuntimeError: the guard fell over" in listed and f'href="/quarantine/{stuck}"' in listed
     shown = web.get(f"/quarantine/{stuck}").text
     assert "&lt;b&gt;no&lt;/b&gt;" in shown and "<b>no</b>" not in shown  # the raw message, as text
     assert web.get("/quarantine/999999").status_code == 404

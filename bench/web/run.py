@@ -9,7 +9,7 @@ on loopback and times real HTTP requests:
 - baseline: /account, a logged-in page that reads nothing but the session (the floor);
 - review queue (GET /review) while a reviewer accepts case after case;
 - report (GET /report) unfiltered and filtered by week, mailbox and model, warm; and
-  right after a decision changed the data (a thread reads it again; the page waits 0.25 s
+  right after a decision changed the data (a thread reads it again; the page waits 0.15 s
   at most, then shows the previous figures marked stale); and how long until it is fresh;
 - /metrics, while its figures are refreshed in the background.
 

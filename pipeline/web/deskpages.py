@@ -29,7 +29,9 @@ def _id(request: Request) -> int | None:
 @page()
 def quarantine_list(request: Request, desk: Desk, session: Session, form: FormData | None) -> Response:
     return desk.page(request, "quarantine.html.j2", session, rows=quarantine.list_rows(desk.engine),
-                     done=request.query_params.get("done"))
+                     done=request.query_params.get("done"),
+                     outcome="retried_again" if request.query_params.get("outcome") == "again"
+                     else "retried_ok")
 
 
 @page()
@@ -52,7 +54,8 @@ def quarantine_retry(request: Request, desk: Desk, session: Session, form: FormD
     if row_id is None:
         return refuse(request, desk, session, "not_found", 404)
     summary = quarantine.retry(desk.services(), [row_id])
-    return RedirectResponse(f"/quarantine?done={row_id}-{summary.quarantined}", status_code=303)
+    outcome = "again" if summary.quarantined else "ok"
+    return RedirectResponse(f"/quarantine?done={row_id}&outcome={outcome}", status_code=303)
 
 
 @page()

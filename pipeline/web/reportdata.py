@@ -25,7 +25,7 @@ from pipeline.tracking import metrics
 log = logging.getLogger("triaje.web")
 FILTERS = ("week", "mailbox", "model")
 KEPT = 32  # filter combinations kept per version of the data
-WAIT = 0.25  # seconds a page waits for fresh figures before it shows the previous ones
+WAIT = 0.15  # seconds a page waits for fresh figures before it shows the previous ones
 
 
 def data_version(engine: Engine) -> tuple:

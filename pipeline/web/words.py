@@ -112,7 +112,11 @@ WORDS: dict[str, dict[str, str]] = {
     "queued": {"es": "en cola", "en": "queued"},
     "sent": {"es": "enviado", "en": "sent"},
     "failed": {"es": "fallido", "en": "failed"},
-    "retried": {"es": "Reintentado", "en": "Retried"},
+    "retried": {"es": "Reintentados", "en": "Retried"},
+    "message": {"es": "Mensaje", "en": "Message"},
+    "retried_ok": {"es": "procesado de nuevo y registrado.", "en": "processed again and registered."},
+    "retried_again": {"es": "ha vuelto a cuarentena; vea el motivo.",
+                      "en": "is back in quarantine; see the reason."},
     "signed_in_as": {"es": "Sesión de", "en": "Signed in as"},
     # outbox kinds
     "kind_ack": {"es": "acuse de recibo", "en": "acknowledgement"},
