@@ -17,6 +17,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from pipeline.errors import FetchError
 from pipeline.ingest.idle import IdleWatcher
 from pipeline.ingest.poller import MailboxPoller
+from pipeline.monitor.server import MonitorServer
 from pipeline.outbound import sender
 from pipeline.outbound.templatecheck import check_templates
 from pipeline.services import Services
@@ -92,9 +93,12 @@ class Daemon:
         self.pollers = [MailboxPoller(env, cfg, self.sender) for cfg in env.config.mailboxes]
         self.watchers: list[IdleWatcher] = []
         self.extra_jobs = [*retrain.scheduled_jobs(env), *(extra_jobs or [])]
+        self.monitor = MonitorServer(env.engine, env.config) if env.config.metrics.listen else None
 
     def start(self) -> None:
         warm_up(self.env)
+        if self.monitor is not None:
+            self.monitor.start()
         now = datetime.now(UTC)
         for poller in self.pollers:
             self.scheduler.add_job(_poll_job, "interval", args=[poller], id=f"poll:{poller.cfg.name}",
@@ -119,6 +123,8 @@ class Daemon:
             watcher.join(timeout=5)
         for poller in self.pollers:
             poller.close()
+        if self.monitor is not None:
+            self.monitor.stop()
         log.info("triaje daemon stopped")
 
     def run_until_signal(self) -> None:

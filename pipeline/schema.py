@@ -171,3 +171,27 @@ model_events = Table(
     Column("details", Text, nullable=True),  # JSON: scores of a retrain, reason
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+# The web desk (migration 0005): its users and their server-side sessions.
+
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("password_hash", String(300), nullable=True),  # argon2; NULL: proxy login only
+    Column("role", String(20), nullable=False),  # reviewer | admin
+    Column("language", String(8), nullable=True),  # es | en; NULL: from Accept-Language
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("password_changed_at", DateTime(timezone=True), nullable=True),
+)
+
+web_sessions = Table(
+    "web_sessions", metadata,
+    Column("id", String(64), primary_key=True),  # sha256 of the cookie: a leaked table logs nobody in
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_web_sessions_user", web_sessions.c.user_id)
+Index("ix_predictions_review", predictions.c.needs_review, predictions.c.confidence)

@@ -12,6 +12,7 @@ from pipeline.cli import tracking
 from pipeline.cli.demo import demo_command
 from pipeline.cli.ingest import COMMANDS as INGEST_COMMANDS
 from pipeline.cli.outbox import outbox_group
+from pipeline.cli.web import COMMANDS as WEB_COMMANDS
 from pipeline.errors import TriajeError
 
 
@@ -60,7 +61,7 @@ def main(ctx: click.Context, config_path: str | None, verbose: int) -> None:
 
 
 def _register() -> None:
-    for command in (*INGEST_COMMANDS, outbox_group, demo_command, *CLASSIFIER_COMMANDS):
+    for command in (*INGEST_COMMANDS, outbox_group, demo_command, *CLASSIFIER_COMMANDS, *WEB_COMMANDS):
         main.add_command(command)
     tracking.register(main)  # its `model` subcommands join the classifier's `model` group
 

@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 from pipeline.config import outbound as config_outbound
 from pipeline.config import tracking as config_tracking
+from pipeline.config import web as config_web
 from pipeline.config.reader import Table, build
 from pipeline.errors import ConfigError
 
@@ -91,6 +92,8 @@ class Config:
     source: str | None = None
     tracking: config_tracking.TrackingConfig = field(
         default_factory=config_tracking.TrackingConfig)
+    web: config_web.WebConfig = field(default_factory=config_web.WebConfig)
+    metrics: config_web.MetricsConfig = field(default_factory=config_web.MetricsConfig)
 
     def mailbox(self, name: str) -> MailboxConfig:
         for mailbox in self.mailboxes:
@@ -128,8 +131,10 @@ def from_dict(data: dict, source: str | None = None, base: Path | None = None) -
     classifier = build(root.table("classifier"), _classifier)
     outbound = _with_desk(config_outbound.from_root(root), desk)
     tracking = config_tracking.from_root(root)
+    web, metrics = config_web.from_root(root)
     root.finish()
-    return Config(database, mailboxes, desk, classifier, outbound, source, tracking=tracking)
+    return Config(database, mailboxes, desk, classifier, outbound, source, tracking=tracking,
+                  web=web, metrics=metrics)
 
 
 def _with_desk(outbound: config_outbound.OutboundConfig,

@@ -20,6 +20,7 @@ from pipeline.errors import FetchError, LoginRefused, TokenCommandError
 from pipeline.ingest.imapconn import NETWORK_ERRORS, ImapConnection
 from pipeline.ingest.imapsource import FetchResult, ImapFetcher
 from pipeline.ingest.maildirsource import MaildirFetcher
+from pipeline.monitor import counters
 from pipeline.process import runner
 from pipeline.process.runner import Summary
 from pipeline.services import Services
@@ -53,6 +54,8 @@ class MailboxPoller:
                 self._failed(exc, "cannot use the database")
                 raise FetchError(f"mailbox {self.cfg.name}: database: {exc.orig}") from None
             self._recovered()
+            counters.polled(self.cfg.name)
+            counters.duplicates(self.cfg.name, result.duplicates)
             summary.fetched += result.fetched
             summary.duplicates += result.duplicates
             return summary
@@ -101,6 +104,7 @@ class MailboxPoller:
     def _failed(self, exc: BaseException, what: str = "unreachable") -> None:
         """Back off, and say so once per episode; a one-off poll says it once, in poll_once."""
         self.close_connection()
+        counters.poll_failed(self.cfg.name, _error_kind(exc))
         self.failures += 1
         self.retry_at = time.monotonic() + backoff.delay(self.failures, 1.0, MAX_BACKOFF)
         if self.failures == 1 and not self.once:
@@ -118,6 +122,12 @@ class MailboxPoller:
     def close(self) -> None:
         with self.lock:
             self.close_connection()
+
+
+def _error_kind(exc: BaseException) -> str:
+    if isinstance(exc, TokenCommandError):
+        return "token"
+    return "database" if isinstance(exc, OperationalError) else "connection"
 
 
 def poll_once(env: Services) -> tuple[Summary, list[str]]:

@@ -21,12 +21,13 @@ from sqlalchemy import Engine, select, update
 from pipeline.backoff import delay
 from pipeline.config.outbound import OutboundConfig
 from pipeline.db import as_utc, utcnow
+from pipeline.monitor import counters
 from pipeline.outbound.compose import compose
 from pipeline.outbound.emlfiles import FileTransport
 from pipeline.outbound.materialise import load_planned
 from pipeline.outbound.sentjournal import SentJournal
 from pipeline.outbound.smtpsend import SendFailure, SmtpTransport, describe
-from pipeline.schema import outbox
+from pipeline.schema import inbound, outbox
 
 log = logging.getLogger("triaje.outbox")
 
@@ -221,6 +222,9 @@ def _mark_sent(engine: Engine, row: Any, refused: dict[str, str], now: datetime)
     with engine.begin() as conn:
         conn.execute(update(outbox).where(outbox.c.id == row.id)
                      .values(state="sent", sent_at=now, last_error=note))
+        arrived = conn.execute(select(inbound.c.received_at).where(
+            inbound.c.id == row.inbound_id)).scalar() if row.kind == "ack" else None
+    counters.sent(row.kind, (now - as_utc(arrived)).total_seconds() if arrived else None)
 
 
 def backoff(cfg: OutboundConfig, attempts: int) -> timedelta:

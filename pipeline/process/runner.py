@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields
 from sqlalchemy import Connection, select
 
 from pipeline.errors import StageError
+from pipeline.monitor import counters
 from pipeline.process import inboundstate, stages
 from pipeline.process.work import Work
 from pipeline.schema import FETCHED, inbound
@@ -79,6 +80,7 @@ def process_batch(env: Services, batch: list[Work], summary: Summary) -> None:
                 done.append(work)
     for failure in failures:
         _quarantine(env, failure)
+    counters.batch_done(done, [f.work for f in failures])
     for work in done:
         _log_done(work)
         _count(summary, work)

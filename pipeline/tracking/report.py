@@ -92,31 +92,37 @@ TABLES = ("by_class", "by_week", "by_model", "by_mailbox", "curve")
 def write_csv(data: dict[str, Any], directory: Path) -> list[Path]:
     """One CSV per table, each with a `head` column, plus a matrix per head."""
     directory.mkdir(parents=True, exist_ok=True)
+    return [_csv(directory / f"{name}.csv", rows) for name, rows in csv_tables(data).items()]
+
+
+def csv_tables(data: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The CSV tables by name (the files `write_csv` writes, the web desk's downloads)."""
     summary = [{"head": h, **{k: v for k, v in m.items() if not isinstance(v, list | dict)},
                 **{f"audit_{k}": v for k, v in m["audit"].items()},
                 **{f"threshold_{k}": v for k, v in m["threshold"].items()}}
                for h, m in data["heads"].items()]
-    written = [_csv(directory / "summary.csv", summary)]
+    tables = {"summary": summary}
     for table in TABLES:
-        rows = [{"head": h, **row} for h, m in data["heads"].items() for row in m[table]]
-        written.append(_csv(directory / f"{table}.csv", rows))
-    pairs = [{"head": h, **p, "examples": " | ".join(p["examples"])}
-             for h, m in data["heads"].items() for p in m["confused_pairs"]]
-    written.append(_csv(directory / "confused_pairs.csv", pairs))
+        tables[table] = [{"head": h, **row} for h, m in data["heads"].items() for row in m[table]]
+    tables["confused_pairs"] = [{"head": h, **p, "examples": " | ".join(p["examples"])}
+                                for h, m in data["heads"].items() for p in m["confused_pairs"]]
     for head, m in data["heads"].items():
-        matrix = [{"truth": label, **dict(zip(m["confusion"]["labels"], row, strict=True))}
-                  for label, row in zip(m["confusion"]["labels"], m["confusion"]["matrix"],
-                                        strict=True)]
-        written.append(_csv(directory / f"confusion_{head}.csv", matrix))
-    return written
+        tables[f"confusion_{head}"] = [
+            {"truth": label, **dict(zip(m["confusion"]["labels"], row, strict=True))}
+            for label, row in zip(m["confusion"]["labels"], m["confusion"]["matrix"], strict=True)]
+    return tables
+
+
+def csv_text(rows: list[dict[str, Any]], out: Any) -> None:
+    columns = list(dict.fromkeys(k for row in rows for k in row)) or ["head"]
+    writer = csv.DictWriter(out, columns)
+    writer.writeheader()
+    writer.writerows(rows)
 
 
 def _csv(path: Path, rows: list[dict[str, Any]]) -> Path:
-    columns = list(dict.fromkeys(k for row in rows for k in row)) or ["head"]
     with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, columns)
-        writer.writeheader()
-        writer.writerows(rows)
+        csv_text(rows, f)
     return path
 
 

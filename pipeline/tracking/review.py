@@ -51,26 +51,33 @@ class Item:
 
 def pending(engine: Engine, include_skipped: bool = False) -> list[Item]:
     """Low-confidence items by rising confidence, then audit items by arrival."""
+    found = items(engine, None, include_skipped)
+    low = [i for i in found if i.reason == LOW]
+    return sorted(low, key=lambda i: (i.lowest, i.inbound_id)) + [i for i in found if i.reason == AUDIT]
+
+
+def items(engine: Engine, ids: list[int] | None, include_skipped: bool = False) -> list[Item]:
+    """The messages `ids` (None: all) that still have a head to decide, in id order. The web
+    desk finds the first few ids with an indexed query and builds only those."""
     with engine.connect() as conn:
-        messages = _messages(conn)
-        preds = _predictions(conn, [m["id"] for m in messages])
-        human = labels.latest(conn, [m["id"] for m in messages])
-        decided = _decided(conn, include_skipped)
-    low, audited = [], []
-    for msg in messages:
-        item = _item(msg, preds.get(msg["id"], []), human, decided)
-        if item.heads:
-            (audited if item.reason == AUDIT else low).append(item)
-    return sorted(low, key=lambda i: (i.lowest, i.inbound_id)) + audited
+        messages = _messages(conn, ids)
+        found = [m["id"] for m in messages]
+        preds = _predictions(conn, found)
+        human = labels.latest(conn, found)
+        decided = _decided(conn, include_skipped, found if ids is not None else None)
+    built = [_item(msg, preds.get(msg["id"], []), human, decided) for msg in messages]
+    return [item for item in built if item.heads]
 
 
-def _messages(conn) -> list[dict]:
+def _messages(conn, ids: list[int] | None = None) -> list[dict]:
     query = (select(inbound.c.id, inbound.c.subject, inbound.c.sender, inbound.c.received_at,
                     inbound.c.body_text, tickets.c.ref, audit_sample.c.drawn)
              .join(tickets, tickets.c.id == inbound.c.ticket_id)
              .outerjoin(audit_sample, audit_sample.c.inbound_id == inbound.c.id)
              .where(inbound.c.state == "processed", inbound.c.is_followup.is_(False))
              .order_by(inbound.c.id))
+    if ids is not None:
+        query = query.where(inbound.c.id.in_(ids))
     return [dict(r._mapping) for r in conn.execute(query)]
 
 
@@ -82,10 +89,12 @@ def _predictions(conn, ids: list[int]) -> dict[int, list]:
     return {k: list(v.values()) for k, v in found.items()}
 
 
-def _decided(conn, include_skipped: bool) -> set[tuple[int, str]]:
+def _decided(conn, include_skipped: bool, ids: list[int] | None = None) -> set[tuple[int, str]]:
     wanted = ("accept", "correct") if include_skipped else DECISIONS
     query = select(review_log.c.inbound_id, review_log.c.head).where(
         review_log.c.decision.in_(wanted))
+    if ids is not None:
+        query = query.where(review_log.c.inbound_id.in_(ids))
     return {(r.inbound_id, r.head) for r in conn.execute(query)}
 
 
