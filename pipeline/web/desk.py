@@ -16,6 +16,7 @@ from starlette.responses import HTMLResponse
 from classifier import modelsdir
 from pipeline import services, vocabulary
 from pipeline.config import Config
+from pipeline.tracking.formats import Formats
 from pipeline.web import words
 from pipeline.web.ratelimit import LoginLimiter
 from pipeline.web.reportdata import ReportCache
@@ -67,6 +68,9 @@ class Desk:
         def say(key: str, default: str | None = None) -> str:
             return words.word(key, language, default)
 
+        fmt = Formats(language)  # «66,7 %», «1.234», «5 dic 2026» in Spanish
+        for name in ("pct", "num", "day", "moment"):
+            values.setdefault(name, getattr(fmt, name))
         html = self.templates.get_template(template).render(
             request=request, session=session, lang=language, t=say,
             csrf=session.csrf_token if session else values.pop("login_csrf", ""), **values)

@@ -31,7 +31,7 @@ def report_page(request: Request, desk: Desk, session: Session, form: FormData |
     tables = list(report.csv_tables(found["data"]))
     as_of = found["as_of"].astimezone(ZoneInfo(desk.config.desk.timezone)) if found["as_of"] else None
     return desk.page(request, "report.html.j2", session, data=found["data"],
-                     options=found["options"], filters=filters, pct=report.pct, tables=tables,
+                     options=found["options"], filters=filters, tables=tables,
                      query=request.url.query, stale=found["stale"], as_of=as_of)
 
 
