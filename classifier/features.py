@@ -229,6 +229,23 @@ class TextFieldVectorizer(TransformerMixin, BaseEstimator):
         chars = _tfidf(self.char_, docs) if self.char_ is not None else None
         return self._stack(words, chars, docs)
 
+    def word_counts(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Per text, how many of its words the fitted vocabulary knows, and how many it has.
+
+        Mail unlike the training data is mostly words the model never saw; their share is
+        how `classifier.familiarity` tells it apart. Words of one letter, and numbers, do
+        not count (the tokenizer skips them, and numbers are masked to one digit).
+        """
+        check_is_fitted(self, ("word_", "char_"))
+        if self.word_ is None:
+            return np.zeros(len(texts)), np.zeros(len(texts))
+        tokenize, vocabulary = self.word_.build_tokenizer(), self.word_.vocabulary_
+        known, total = np.zeros(len(texts)), np.zeros(len(texts))
+        for i, text in enumerate(texts):
+            tokens = tokenize(normalize_text(text))
+            known[i], total[i] = sum(t in vocabulary for t in tokens), len(tokens)
+        return known, total
+
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self, ("word_", "char_"))
         names = ["empty"]

@@ -43,8 +43,9 @@ def print_train(summary: dict) -> None:
     for head, why in summary["skipped_heads"].items():
         console.print(f"[yellow]skipped head {head}[/]: {why}")
     for head, m in summary["heads"].items():
-        for label, rows in m.get("dropped_labels", {}).items():
-            console.print(f"[yellow]{head}: label {label!r} left out[/] (only {rows} rows)")
+        for label, rows in m.get("rare_labels", {}).items():
+            console.print(f"[yellow]{head}: label {label!r} learned from only {rows} rows[/]; "
+                          "its figures are uncertain")
 
 
 def print_evaluation(result: dict, version: str) -> None:

@@ -5,13 +5,15 @@ import hashlib
 import json
 import platform
 from pathlib import Path
+from typing import ClassVar
 
 import numpy
 import pandas as pd
 import pytest
 import sklearn
+from sklearn.compose import ColumnTransformer
 
-from classifier import artefact, training
+from classifier import artefact, model, training
 from classifier.predictor import Prediction, predict_proba, transform_fields
 from pipeline.errors import DataError
 
@@ -110,17 +112,89 @@ def test_fast_prediction_path_equals_the_pipeline(trained):
         assert fast == pytest.approx(pipeline.predict_proba(frame[["subject", "body"]]), abs=1e-9)
 
 
-def test_rare_labels_are_left_out_and_single_label_heads_skipped(tmp_path):
+def test_rare_labels_are_learned_and_named_and_single_label_heads_skipped(tmp_path):
     frame = pd.read_csv(FIXTURE)
-    frame.loc[:2, "queue"] = "facilities"  # 3 rows: too few to cross-validate
+    facilities = ("Aire acondicionado roto en la sala de reuniones",
+                  "Se ha roto el aire acondicionado de la planta 2 y hace mucho calor",
+                  "Broken air conditioning in meeting room B, it is very hot")
+    frame.loc[:2, ["subject", "body", "queue"]] = [(s, s, "facilities") for s in facilities]
     frame["priority"] = "low"
     path = tmp_path / "t.csv"
     frame.to_csv(path, index=False)
     manifest = training.train_from_paths([str(path)], tmp_path / "m")
-    assert manifest["heads"]["queue"]["dropped_labels"] == {"facilities": 3}
-    assert "facilities" not in manifest["heads"]["queue"]["labels"]
+    queue = manifest["heads"]["queue"]
+    assert queue["rare_labels"] == {"facilities": 3}
+    assert "facilities" in queue["labels"]
+    assert queue["metrics"]["per_class"]["facilities"]["support"] == 3  # its rows count
     assert "priority" in manifest["skipped_heads"]
     assert list(manifest["heads"]) == ["type", "queue"]
+    model = artefact.load_model(tmp_path / "m")
+    guess = model.predict(["Aire acondicionado roto"], ["el aire acondicionado no enfría"])
+    assert guess[0]["queue"].label == "facilities"
+
+
+class _Spy(ColumnTransformer):
+    """The real feature step, recording which rows it was fitted on and which it scored."""
+
+    log: ClassVar[list] = []
+
+    def fit_transform(self, X, y=None, **params):
+        _Spy.log.append(("fit", id(self), frozenset(X.index)))
+        return super().fit_transform(X, y, **params)
+
+    def transform(self, X, **params):
+        _Spy.log.append(("transform", id(self), frozenset(X.index)))
+        return super().transform(X, **params)
+
+
+def test_every_fitted_step_sees_only_its_training_folds(monkeypatch):
+    real = model.build_features
+
+    def spied():
+        step = real()
+        return _Spy(step.transformers, sparse_threshold=step.sparse_threshold)
+
+    monkeypatch.setattr(model, "build_features", spied)
+    _Spy.log = []
+    frame = pd.read_csv(FIXTURE)
+    training.train_frame(frame, ("type",))
+    fitted = {step: rows for kind, step, rows in _Spy.log if kind == "fit"}
+    scored = [(step, rows) for kind, step, rows in _Spy.log if kind == "transform"]
+    assert len(fitted) == model.CV_FOLDS + 1 and len(scored) == model.CV_FOLDS
+    for step, rows in scored:
+        assert not rows & fitted[step]  # TF-IDF never saw the rows it scores
+    assert frozenset().union(*(rows for _, rows in scored)) == frozenset(range(len(frame)))
+    assert frozenset(range(len(frame))) in fitted.values()  # the final fit sees every row
+
+
+def test_label_is_the_svm_decision_and_confidence_its_tempered_softmax(trained):
+    frame = pd.read_csv(FIXTURE)
+    model_ = artefact.load_model(trained[0])
+    for head, pipeline in model_._pipelines.items():
+        classifier = pipeline[-1]
+        assert classifier.temperature == pytest.approx(
+            trained[1]["heads"][head]["temperature"], abs=1e-6)
+        X = pipeline[0].transform(frame[["subject", "body"]])
+        svm_choice = classifier.classes_[classifier.svm_.decision_function(X).argmax(axis=1)]
+        assert list(pipeline.predict(frame[["subject", "body"]])) == list(svm_choice)
+
+
+def test_unfamiliar_mail_goes_to_a_person_with_the_reason(trained):
+    out, manifest = trained
+    cut = manifest["familiarity"]["min_word_coverage"]
+    assert 0.0 < cut < 1.0
+    model_ = artefact.load_model(out)
+    strange = model_.predict(["Qorblat vintex"],
+                             ["Frobnicate zanthor quibble moxely vrask plomintar gleebish"])[0]
+    for p in strange.values():
+        assert (p.needs_review, p.reason) == (True, "unfamiliar")
+    usual = model_.predict(["No funciona la impresora"],
+                           ["La impresora de la planta 2 no imprime, da error de papel"])[0]
+    for head, p in usual.items():
+        threshold = manifest["heads"][head]["threshold"]
+        expected = None if not p.needs_review else (
+            "no_threshold" if threshold is None else "low_confidence")
+        assert p.reason == expected
 
 
 def test_no_trainable_head_is_a_data_error(tmp_path):
