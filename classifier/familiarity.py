@@ -1,10 +1,15 @@
-"""Is this mail like anything the model was trained on? The share of its words it knows.
+"""Is this mail like anything the model was trained on? Two signs that it is not.
 
 A linear model is confident far from its data: a mail written in a way no training row
 was (stop words stripped, another trade's jargon) still gets a large score for some
-class. Such mail goes to a person with the reason "unfamiliar". The cut is the share of
-known words that only the least familiar 1 % of training mail falls under, measured
-out of fold, each fold's mail against the vocabulary of the other folds.
+class after the softmax. Such mail goes to a person with the reason "unfamiliar" when
+
+- the share of its words the vocabulary knows is low (per mail, every head), or
+- every one-vs-rest SVM of a head rejects it: its best score is lower than almost any
+  training mail's (per head, with 3+ classes), i.e. it is far from every class.
+
+Each cut is the value only the least familiar 1 % of training mail falls under, measured
+out of fold: each fold's mail against the vocabulary and SVMs of the other folds.
 """
 
 from __future__ import annotations
@@ -46,6 +51,21 @@ def choose_cut(coverage: np.ndarray) -> float | None:
     """The QUANTILE of out-of-fold coverage; None when no row had enough words."""
     measured = coverage[~np.isnan(coverage)]
     return float(np.quantile(measured, QUANTILE)) if measured.size else None
+
+
+def choose_score_cut(top_scores: np.ndarray, classes: int) -> float | None:
+    """The QUANTILE of out-of-fold best scores; None for two classes, where the one
+    score is a side of one boundary, not a distance from each class."""
+    finite = top_scores[np.isfinite(top_scores)]
+    if classes < 3 or not finite.size:
+        return None
+    return float(np.quantile(finite, QUANTILE))
+
+
+def far_from_every_class(scores: np.ndarray | None, cut: float | None) -> np.ndarray | bool:
+    if scores is None or cut is None:
+        return False
+    return scores.max(axis=1) < cut
 
 
 def unfamiliar(coverage: np.ndarray, cut: float | None) -> np.ndarray:

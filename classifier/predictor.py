@@ -20,7 +20,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
-from classifier.familiarity import field_texts, unfamiliar, word_coverage
+from classifier.familiarity import (
+    far_from_every_class,
+    field_texts,
+    unfamiliar,
+    word_coverage,
+)
 from classifier.features import TextFieldVectorizer
 from classifier.model import TemperatureSVC, score_matrix
 from classifier.thresholds import needs_review
@@ -75,7 +80,10 @@ class TriageModel:
         return out
 
     def _decide(self, head: str, classifier, X, strange: np.ndarray) -> list[Prediction]:
-        proba = predict_proba(classifier, X)
+        scores = decision_scores(classifier, X)
+        proba = predict_proba(classifier, X, scores)
+        cut = self.manifest.get("heads", {}).get(head, {}).get("min_top_score")
+        strange = strange | far_from_every_class(scores, cut)
         best = proba.argmax(axis=1)
         confidence = proba[np.arange(len(best)), best]
         threshold = self.thresholds.get(head)
@@ -101,12 +109,20 @@ def transform_fields(step: ColumnTransformer, fields: dict[str, list[str]]):
     return sp.hstack(blocks, format="csr")
 
 
-def predict_proba(classifier, X) -> np.ndarray:
+def decision_scores(classifier, X) -> np.ndarray | None:
+    """TemperatureSVC.decision_function as plain algebra; None for other classifiers."""
+    if not isinstance(classifier, TemperatureSVC):
+        return None
+    svm = classifier.svm_
+    scores = np.asarray(X @ svm.coef_.T) + svm.intercept_
+    return score_matrix(scores[:, 0] if scores.shape[1] == 1 else scores)
+
+
+def predict_proba(classifier, X, scores: np.ndarray | None = None) -> np.ndarray:
     """Linear SVM with temperature (or the older stacked calibrator) as plain algebra."""
     if isinstance(classifier, TemperatureSVC):
-        svm = classifier.svm_
-        scores = np.asarray(X @ svm.coef_.T) + svm.intercept_
-        scores = score_matrix(scores[:, 0] if scores.shape[1] == 1 else scores)
+        if scores is None:
+            scores = decision_scores(classifier, X)
         return softmax(scores / classifier.temperature, axis=1)
     if not _is_linear_stack(classifier):
         return classifier.predict_proba(X)

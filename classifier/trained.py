@@ -19,4 +19,4 @@ class TrainedModel:
     def predictor(self, version: str = "unsaved") -> TriageModel:
         return TriageModel(version, self.pipelines,
                            {h: info["threshold"] for h, info in self.heads.items()},
-                           min_word_coverage=self.min_word_coverage)
+                           {"heads": self.heads}, self.min_word_coverage)

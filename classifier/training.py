@@ -145,6 +145,7 @@ def _train_head(trained: TrainedModel, head: str, features, X, s: _HeadScores,
     trained.heads[head] = {
         "labels": [str(c) for c in s.classes], "threshold": chosen.value, "rows": len(s.y),
         "temperature": round(classifier.temperature, 6),
+        "min_top_score": familiarity.choose_score_cut(s.scores.max(axis=1), len(s.classes)),
         "rare_labels": {str(k): int(v) for k, v in counts[counts < RARE_ROWS].items()},
         "metrics": head_metrics(s.y, predicted, confidence, chosen.value),
     }

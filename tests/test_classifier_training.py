@@ -14,7 +14,7 @@ import sklearn
 from sklearn.compose import ColumnTransformer
 
 from classifier import artefact, model, training
-from classifier.predictor import Prediction, predict_proba, transform_fields
+from classifier.predictor import Prediction, decision_scores, predict_proba, transform_fields
 from pipeline.errors import DataError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "classifier" / "tickets.csv"
@@ -110,6 +110,9 @@ def test_fast_prediction_path_equals_the_pipeline(trained):
         assert abs(X - expected).max() < 1e-12
         fast = predict_proba(pipeline[-1], X)
         assert fast == pytest.approx(pipeline.predict_proba(frame[["subject", "body"]]), abs=1e-9)
+        scores = decision_scores(pipeline[-1], X)
+        assert scores == pytest.approx(pipeline.decision_function(frame[["subject", "body"]]),
+                                       abs=1e-9)
 
 
 def test_rare_labels_are_learned_and_named_and_single_label_heads_skipped(tmp_path):
@@ -202,3 +205,14 @@ def test_no_trainable_head_is_a_data_error(tmp_path):
     path.write_text("subject,body,type\n" + "a,b,incident\n" * 10)
     with pytest.raises(DataError, match="no head could be trained"):
         training.train_from_paths([str(path)], tmp_path / "m")
+
+
+def test_mail_far_from_every_class_of_a_head_is_unfamiliar_for_that_head(trained):
+    out, manifest = trained
+    assert all(isinstance(i["min_top_score"], float) for i in manifest["heads"].values())
+    model_ = artefact.load_model(out)
+    subject, body = "No funciona la impresora", "La impresora de la planta 2 no imprime"
+    model_.manifest["heads"]["type"]["min_top_score"] = 1e9  # no score reaches it
+    result = model_.predict([subject], [body])[0]
+    assert (result["type"].needs_review, result["type"].reason) == (True, "unfamiliar")
+    assert result["queue"].reason != "unfamiliar"
