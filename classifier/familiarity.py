@@ -43,8 +43,12 @@ def word_coverage(step: ColumnTransformer, fields: dict[str, list[str]]) -> np.n
         if isinstance(transformer, TextFieldVectorizer):
             k, t = transformer.word_counts(texts)
             known, total = known + k, total + t
-    share = known / np.maximum(total, 1.0)
-    return np.where(total >= MIN_WORDS, share, np.nan)
+    return share_known(known, total)
+
+
+def share_known(known: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """Known words over all words; NaN for rows under MIN_WORDS words."""
+    return np.where(total >= MIN_WORDS, known / np.maximum(total, 1.0), np.nan)
 
 
 def choose_cut(coverage: np.ndarray) -> float | None:

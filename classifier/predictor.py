@@ -27,7 +27,7 @@ from classifier.familiarity import (
     word_coverage,
 )
 from classifier.features import TextFieldVectorizer
-from classifier.model import TemperatureSVC, score_matrix
+from classifier.model import TemperatureSVC, linear_scores
 from classifier.thresholds import needs_review
 
 UNFAMILIAR, LOW_CONFIDENCE, NO_THRESHOLD = "unfamiliar", "low_confidence", "no_threshold"
@@ -113,9 +113,7 @@ def decision_scores(classifier, X) -> np.ndarray | None:
     """TemperatureSVC.decision_function as plain algebra; None for other classifiers."""
     if not isinstance(classifier, TemperatureSVC):
         return None
-    svm = classifier.svm_
-    scores = np.asarray(X @ svm.coef_.T) + svm.intercept_
-    return score_matrix(scores[:, 0] if scores.shape[1] == 1 else scores)
+    return linear_scores(classifier.svm_, X)  # what decision_function does, minus validation
 
 
 def predict_proba(classifier, X, scores: np.ndarray | None = None) -> np.ndarray:

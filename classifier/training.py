@@ -1,12 +1,13 @@
 """Training: out-of-fold scores for honest thresholds, then the final fit on every row.
 
 Every fitted step sees only its training folds: for each of the 3 folds the text features
-(TF-IDF included) and every head's SVM are fitted on the other two folds and score this
-one. Those out-of-fold scores fit the temperature (each fold's from the other folds'
-scores), set each head's threshold, and give the share of known words below which mail
-is "unfamiliar". The folds are shared by all heads, so features are fitted 3 + 1 times,
-not per head. Classes too small to cross-validate are still learned and named in the
-manifest (`rare_labels`); their out-of-fold rows count, mostly as errors.
+(TF-IDF included, computed by `foldfeatures` as a fit on those rows would give them) and
+every head's SVM are fitted on the other two folds and score this one. Those out-of-fold
+scores fit the temperature (each fold's from the other folds' scores), set each head's
+threshold, and give the cuts below which mail is "unfamiliar". The folds are shared by
+all heads, so the rows are counted once for the folds and the features fitted once more
+on every row for the model. Classes too small to cross-validate are still learned and
+named in the manifest (`rare_labels`); their out-of-fold rows count, mostly as errors.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from scipy.special import softmax
 from sklearn.model_selection import KFold
 
 from classifier import artefact, dataset, familiarity, model, thresholds
+from classifier.foldfeatures import FoldFeatures
 from classifier.metrics import head_metrics
 from classifier.trained import TrainedModel
 from pipeline.errors import DataError
@@ -90,14 +92,17 @@ def _head_scores(trained: TrainedModel, head: str, labels: pd.Series) -> _HeadSc
 
 
 def _out_of_fold(texts: pd.DataFrame, scored: dict[str, _HeadScores], step) -> np.ndarray:
-    """Fill every head's out-of-fold scores; returns each row's out-of-fold word coverage."""
+    """Fill every head's out-of-fold scores; returns each row's out-of-fold word coverage.
+
+    Each fold's features are those of a step fitted on the other folds alone
+    (`FoldFeatures`: the rows are counted once, not tokenised again per fold).
+    """
     coverage = np.full(len(texts), np.nan)
+    folded = FoldFeatures(model.build_features(), texts)
     for k, (train, test) in enumerate(_splits(texts, scored)):
         step(f"cross-validate {k + 1}/{model.CV_FOLDS}")
-        features = model.build_features()
-        X_train = features.fit_transform(texts.iloc[train])
-        X_test = features.transform(texts.iloc[test])
-        coverage[test] = familiarity.word_coverage(features, _fields(texts.iloc[test]))
+        X_train, X_test = folded.tfidf(train, train), folded.tfidf(train, test)
+        coverage[test] = familiarity.share_known(*folded.word_counts(train, test))
         for s in scored.values():
             _score_fold(s, X_train, X_test, train, test, k)
     return coverage
@@ -168,10 +173,6 @@ def _cross_fitted_confidence(s: _HeadScores, truth: np.ndarray
         proba = softmax(s.scores[here] / model.fit_temperature(s.scores, others), axis=1)
         confidence[here] = np.nan_to_num(proba.max(axis=1))
     return confidence, s.scores.argmax(axis=1)
-
-
-def _fields(texts: pd.DataFrame) -> dict[str, list[str]]:
-    return {c: [str(v) for v in texts[c]] for c in texts.columns}
 
 
 def _describe(labels: pd.Series) -> str:

@@ -84,10 +84,13 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+DAEMON_BATCH = 200  # pipeline.process.runner.BATCH: the daemon classifies 200 mails at a time
+
+
 def _timings(predict_batch, predict_one, subjects, bodies, singles: int) -> dict:
     started = time.perf_counter()
-    for i in range(0, len(subjects), 1000):
-        predict_batch(subjects[i:i + 1000], bodies[i:i + 1000])
+    for i in range(0, len(subjects), DAEMON_BATCH):
+        predict_batch(subjects[i:i + DAEMON_BATCH], bodies[i:i + DAEMON_BATCH])
     throughput = len(subjects) / (time.perf_counter() - started)
     latencies = []
     for i in range(singles):
