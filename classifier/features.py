@@ -189,6 +189,7 @@ class TextFieldVectorizer(TransformerMixin, BaseEstimator):
     """Word plus `char_wb` TF-IDF of the text in each row (all columns of a row joined).
 
     `word_ngrams` or `char_ngrams` set to None leaves that kind of feature out.
+    `word_min_df`, when set, replaces `min_df` for the word n-grams alone.
 
     The first column flags rows whose text is empty. A field that is empty in every
     training row (tickets without a subject, say) gives only that column instead of
@@ -196,12 +197,18 @@ class TextFieldVectorizer(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, word_ngrams=(1, 2), char_ngrams=(3, 4), min_df=2, max_df=0.9,
-                 char_weight=1.0):
+                 char_weight=1.0, word_min_df=None):
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams
         self.min_df = min_df
         self.max_df = max_df
         self.char_weight = char_weight
+        self.word_min_df = word_min_df
+
+    def limits(self, analyzer: str) -> tuple:
+        """(min_df, max_df) for one kind of n-gram."""
+        word = analyzer == "word" and self.word_min_df is not None
+        return (self.word_min_df if word else self.min_df), self.max_df
 
     def fit(self, X, y=None):
         self.fit_transform(X, y)
@@ -264,7 +271,7 @@ class TextFieldVectorizer(TransformerMixin, BaseEstimator):
         """Fit one vectorizer; relax document-frequency limits on tiny data, None if no terms."""
         if ngrams is None:
             return None, None
-        for min_df, max_df in ((self.min_df, self.max_df), (1, 1.0)):
+        for min_df, max_df in (self.limits(analyzer), (1, 1.0)):
             vectorizer = TfidfVectorizer(
                 analyzer=analyzer, ngram_range=tuple(ngrams), min_df=min_df, max_df=max_df,
                 sublinear_tf=True, lowercase=False, dtype=np.float64,

@@ -30,11 +30,12 @@ class _CountedField:
         docs = [normalize_text(t) for t in texts]
         self.vectorizer = vectorizer
         self.empty = np.array([0.0 if d.strip() else 1.0 for d in docs])
-        self.parts: list[tuple[sp.csr_matrix, np.ndarray, float] | None] = []
+        self.parts: list[tuple | None] = []
         for analyzer, ngrams, weight in (("word", vectorizer.word_ngrams, 1.0),
                                          ("char_wb", vectorizer.char_ngrams,
                                           vectorizer.char_weight)):
-            self.parts.append(None if ngrams is None else _count(docs, analyzer, ngrams, weight))
+            self.parts.append(None if ngrams is None else _count(docs, analyzer, ngrams, weight,
+                                                                  vectorizer.limits(analyzer)))
 
     def tfidf(self, fit_rows: np.ndarray, rows: np.ndarray) -> sp.csr_matrix:
         blocks = [sp.csr_matrix(self.empty[rows].reshape(-1, 1))]
@@ -48,19 +49,20 @@ class _CountedField:
         """Known and all words of `rows`, as `TextFieldVectorizer.word_counts` after a fit
         on `fit_rows` counts them."""
         word = self.parts[0]
-        if word is None or (keep := self._keep(word[0], fit_rows)) is None:
+        if word is None or (keep := self._keep(word, fit_rows)) is None:
             return np.zeros(len(rows)), np.zeros(len(rows))
-        counts, unigram, _ = word
+        counts, unigram, _, _ = word
         X = counts[rows]
         known = np.asarray(X[:, np.flatnonzero(unigram & keep)].sum(axis=1)).ravel()
         return known, np.asarray(X[:, np.flatnonzero(unigram)].sum(axis=1)).ravel()
 
-    def _keep(self, counts: sp.csr_matrix, fit_rows: np.ndarray) -> np.ndarray | None:
+    @staticmethod
+    def _keep(part, fit_rows: np.ndarray) -> np.ndarray | None:
         """The fold's vocabulary as a column mask: `_fit_one`'s limits, relaxed as it does."""
+        counts, _, _, limits = part
         df = np.bincount(counts[fit_rows].indices, minlength=counts.shape[1])
         n = len(fit_rows)
-        v = self.vectorizer
-        for min_df, max_df in ((v.min_df, v.max_df), (1, 1.0)):
+        for min_df, max_df in (limits, (1, 1.0)):
             low = min_df if isinstance(min_df, Integral) else min_df * n
             high = max_df if isinstance(max_df, Integral) else max_df * n
             keep = (df > 0) & (df >= low) & (df <= high)
@@ -69,8 +71,8 @@ class _CountedField:
         return None
 
     def _block(self, part, fit_rows: np.ndarray, rows: np.ndarray) -> sp.csr_matrix | None:
-        counts, _, weight = part
-        keep = self._keep(counts, fit_rows)
+        counts, _, weight, _ = part
+        keep = self._keep(part, fit_rows)
         if keep is None:
             return None
         columns = np.flatnonzero(keep)
@@ -83,7 +85,8 @@ class _CountedField:
         return normalize(X, norm="l2", copy=False) * weight
 
 
-def _count(docs: list[str], analyzer: str, ngrams, weight: float):
+def _count(docs: list[str], analyzer: str, ngrams, weight: float, limits: tuple):
+    """(counts, unigram column mask or None, block weight, (min_df, max_df)), or None."""
     counter = CountVectorizer(analyzer=analyzer, ngram_range=tuple(ngrams), lowercase=False)
     try:
         counts = counter.fit_transform(docs).tocsr()
@@ -92,7 +95,7 @@ def _count(docs: list[str], analyzer: str, ngrams, weight: float):
     counts.sort_indices()
     terms = counter.get_feature_names_out()
     unigram = np.array([" " not in t for t in terms]) if analyzer == "word" else None
-    return counts, unigram, weight
+    return counts, unigram, weight, limits
 
 
 class FoldFeatures:

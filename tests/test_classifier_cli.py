@@ -96,6 +96,8 @@ def test_evaluate_table(trained):
     result = run("evaluate", "--data", str(TICKETS), "--model", str(trained[0]))
     assert result.exit_code == 0
     assert trained[1]["version"] in result.output
+    for head in HEADS:
+        assert f"{head}: " in result.output and "without review" in result.output
 
 
 def test_classify_keeps_going_past_bad_files(trained, workdir):

@@ -28,6 +28,7 @@ def step(**settings) -> ColumnTransformer:
     {},  # the defaults: min_df=2, max_df=0.9, so limits apply and prune
     {"char_ngrams": model.CHAR_NGRAMS, "min_df": model.MIN_DF, "max_df": model.MAX_DF},
     {"word_ngrams": None, "char_weight": 0.5},
+    {"char_ngrams": (2, 5), "min_df": 1, "max_df": 1.0, "word_min_df": 2},
     {"min_df": 200},  # excludes every term: relaxed to (1, 1.0) as a real fit does
 ])
 def test_fold_tfidf_equals_a_step_fitted_on_the_fold_alone(settings):

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import sklearn
 
-from classifier import artefact, model, training
+from classifier import artefact, dataset, evaluation, model, training
 from classifier.foldfeatures import FoldFeatures
 from classifier.predictor import Prediction, decision_scores, predict_proba, transform_fields
 from pipeline.errors import DataError
@@ -133,6 +133,9 @@ def test_rare_labels_are_learned_and_named_and_single_label_heads_skipped(tmp_pa
     model = artefact.load_model(tmp_path / "m")
     guess = model.predict(["Aire acondicionado roto"], ["el aire acondicionado no enfría"])
     assert guess[0]["queue"].label == "facilities"
+    report = evaluation.evaluate(model, dataset.load([str(path)]))
+    assert report["heads"]["queue"]["rare_labels"] == {"facilities": 3}
+    assert report["heads"]["queue"]["per_class"]["facilities"]["support"] == 3
 
 
 def test_every_fold_is_scored_by_features_fitted_on_the_other_folds(monkeypatch):

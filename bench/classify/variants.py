@@ -59,6 +59,8 @@ VARIANTS = {
                                                _svm()),
     "joined_c25_df1_C0.5": lambda: make_pipeline(
         joined(char_ngrams=(2, 5), min_df=1, max_df=1.0), _svm(0.5)),
+    "joined_c25_df1_wdf2_C0.5": lambda: make_pipeline(
+        joined(char_ngrams=(2, 5), min_df=1, max_df=1.0, word_min_df=2), _svm(0.5)),
     "joined_c34_C0.5": lambda: make_pipeline(joined(), _svm(0.5)),
     "baseline": lambda: baseline(),
     "joined_c25_C0.5": lambda: make_pipeline(joined(char_ngrams=(2, 5)), _svm(0.5)),
