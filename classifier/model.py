@@ -5,7 +5,8 @@ of the four many-teams sets (bench/classify/variants.py --cv): subject and body 
 into one text, word 1-2 grams plus char_wb 2-5 grams with no document-frequency limits,
 and a linear SVM with balanced class weights at C=0.5. The label is the SVM's best score,
 so a large class does not win close calls the way the argmax of a multinomial calibrator
-let it (that cost up to 0.07 macro-F1 on 54 teams). The confidence is the softmax of the scores at one fitted
+let it (the earlier model, with that argmax, C=0.1 and separate fields, was 0.07 macro-F1
+under the baseline on 54 teams). The confidence is the softmax of the scores at one fitted
 temperature: a single parameter cannot change which class wins, and it turns the scores
 into a probability a threshold can be set on.
 """

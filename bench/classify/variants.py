@@ -61,6 +61,13 @@ VARIANTS = {
         joined(char_ngrams=(2, 5), min_df=1, max_df=1.0), _svm(0.5)),
     "joined_c25_df1_wdf2_C0.5": lambda: make_pipeline(
         joined(char_ngrams=(2, 5), min_df=1, max_df=1.0, word_min_df=2), _svm(0.5)),
+    "joined_c25_df1_C0.3": lambda: make_pipeline(
+        joined(char_ngrams=(2, 5), min_df=1, max_df=1.0), _svm(0.3)),
+    "joined_c26_df1_C0.5": lambda: make_pipeline(
+        joined(char_ngrams=(2, 6), min_df=1, max_df=1.0), _svm(0.5)),
+    "joined_c25_df1_CS_C0.5": lambda: make_pipeline(
+        joined(char_ngrams=(2, 5), min_df=1, max_df=1.0),
+        LinearSVC(C=0.5, class_weight="balanced", multi_class="crammer_singer")),
     "joined_c34_C0.5": lambda: make_pipeline(joined(), _svm(0.5)),
     "baseline": lambda: baseline(),
     "joined_c25_C0.5": lambda: make_pipeline(joined(char_ngrams=(2, 5)), _svm(0.5)),
