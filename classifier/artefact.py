@@ -1,17 +1,19 @@
 """Model artefacts: a joblib file plus the JSON manifest that says whether to trust it.
 
 A joblib file is a pickle and can run code when loaded, so the manifest is read and the
-file's sha256 checked against it before `joblib.load` is ever called; the library
-versions must match too, because scikit-learn does not promise that a pickle works in
-another version. A models directory keeps one subfolder per version and a `CURRENT`
-file naming the one in use; installing writes the folder first and switches `CURRENT`
-last, atomically, so a running daemon never sees half a model.
+file's sha256 checked against it before `joblib.load` is ever called; scikit-learn's
+major.minor version must match too, because it does not promise that a pickle works in
+another release series (a patch release only warns). A models directory keeps one
+subfolder per version and a `CURRENT` file naming the one in use; installing writes the
+folder first and switches `CURRENT` last, atomically, so a running daemon never sees half
+a model.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import platform
 import shutil
@@ -25,6 +27,7 @@ import scipy
 import sklearn
 
 from classifier.dataset import Dataset
+from classifier.familiarity import MIN_WORDS, QUANTILE
 from classifier.model import CV_FOLDS
 from classifier.modelsdir import (  # noqa: F401 - re-exported: callers use artefact.*
     CURRENT_FILE,
@@ -38,11 +41,13 @@ from classifier.trained import TrainedModel
 from pipeline import __version__ as triaje_version
 from pipeline.errors import ModelError
 
+log = logging.getLogger("triaje.classifier")
+
 FORMAT = 1
 MODEL_FILE = "model.joblib"
-ESTIMATOR = ("ColumnTransformer(subject, body: word 1-2 + char_wb 3-4 TF-IDF) -> "
-             "LinearSVC(class_weight=balanced) -> multinomial logistic calibration on "
-             "out-of-fold decision values (cv=3)")
+ESTIMATOR = ("ColumnTransformer(subject + body: word 1-2 + char_wb 2-5 TF-IDF) -> "
+             "LinearSVC(C=0.5, class_weight=balanced), softmax of its scores at a temperature "
+             "fitted on out-of-fold scores (cv=3, TF-IDF refitted per fold)")
 
 
 def library_versions() -> dict[str, str]:
@@ -67,6 +72,8 @@ def save(out_dir, trained: TrainedModel, data: Dataset, target_precision: float)
                      "bytes": (out / MODEL_FILE).stat().st_size},
         "heads": trained.heads,
         "skipped_heads": trained.skipped,
+        "familiarity": {"min_word_coverage": trained.min_word_coverage,
+                        "quantile": QUANTILE, "min_words": MIN_WORDS},
         "target_precision": target_precision,
         "cv_folds": CV_FOLDS,
         "estimator": ESTIMATOR,
@@ -123,14 +130,29 @@ def verify(model_dir, manifest: dict) -> Path:
 
 
 def check_versions(manifest: dict, model_dir) -> None:
-    """scikit-learn must match exactly; Python and numpy by major.minor."""
+    """Refuse only what breaks: another scikit-learn major.minor (its pickles are not
+    portable across minor releases). A patch release of scikit-learn, or another numpy,
+    scipy, joblib or Python, is warned about once per model and library, then loaded."""
     built, here = manifest["versions"], library_versions()
-    rules = (("scikit-learn", 3), ("numpy", 2), ("python", 2))
-    for name, parts in rules:
+    want = str(built.get("scikit-learn", "?"))
+    if _release(want, 2) != _release(here["scikit-learn"], 2):
+        raise ModelError(f"{model_dir}: model built with scikit-learn {want}, this is "
+                         f"{here['scikit-learn']}; retrain it here (`triaje train`) or install "
+                         f"scikit-learn {'.'.join(_release(want, 2))}.*")
+    for name in ("scikit-learn", "numpy", "scipy", "joblib", "python"):
         want = str(built.get(name, "?"))
-        if want.split(".")[:parts] != here[name].split(".")[:parts]:
-            raise ModelError(f"{model_dir}: model built with {name} {want}, this is {here[name]}; "
-                             f"retrain it here (`triaje train`) or install {name} {want}")
+        if want != here[name] and (str(model_dir), name, want) not in _warned:
+            _warned.add((str(model_dir), name, want))
+            log.warning("%s: model built with %s %s, this is %s; loading it anyway "
+                        "(retrain with `triaje train` if predictions look wrong)",
+                        model_dir, name, want, here[name])
+
+
+_warned: set[tuple[str, str, str]] = set()
+
+
+def _release(version: str, parts: int) -> list[str]:
+    return version.split(".")[:parts]
 
 
 def load_model(model_dir) -> TriageModel:
@@ -144,7 +166,8 @@ def load_model(model_dir) -> TriageModel:
     pipelines = payload.get("heads", {}) if isinstance(payload, dict) else {}
     _check_heads(manifest, pipelines, model_dir)
     limits = {h: info.get("threshold") for h, info in manifest["heads"].items()}
-    return TriageModel(manifest["version"], pipelines, limits, manifest)
+    cut = manifest.get("familiarity", {}).get("min_word_coverage")
+    return TriageModel(manifest["version"], pipelines, limits, manifest, cut)
 
 
 def _check_heads(manifest: dict, pipelines: dict, model_dir) -> None:

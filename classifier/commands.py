@@ -88,7 +88,7 @@ def train_summary(manifest: dict, out: str) -> dict:
     heads = {}
     for head, info in manifest["heads"].items():
         heads[head] = {"rows": info["rows"], "labels": info["labels"],
-                       "threshold": info["threshold"], "dropped_labels": info["dropped_labels"],
+                       "threshold": info["threshold"], "rare_labels": info["rare_labels"],
                        **info["metrics"]}
     return {"version": manifest["version"], "out": str(out), "rows": manifest["data"]["rows"],
             "target_precision": manifest["target_precision"], "heads": heads,

@@ -189,6 +189,7 @@ class TextFieldVectorizer(TransformerMixin, BaseEstimator):
     """Word plus `char_wb` TF-IDF of the text in each row (all columns of a row joined).
 
     `word_ngrams` or `char_ngrams` set to None leaves that kind of feature out.
+    `word_min_df`, when set, replaces `min_df` for the word n-grams alone.
 
     The first column flags rows whose text is empty. A field that is empty in every
     training row (tickets without a subject, say) gives only that column instead of
@@ -196,12 +197,18 @@ class TextFieldVectorizer(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, word_ngrams=(1, 2), char_ngrams=(3, 4), min_df=2, max_df=0.9,
-                 char_weight=1.0):
+                 char_weight=1.0, word_min_df=None):
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams
         self.min_df = min_df
         self.max_df = max_df
         self.char_weight = char_weight
+        self.word_min_df = word_min_df
+
+    def limits(self, analyzer: str) -> tuple:
+        """(min_df, max_df) for one kind of n-gram."""
+        word = analyzer == "word" and self.word_min_df is not None
+        return (self.word_min_df if word else self.min_df), self.max_df
 
     def fit(self, X, y=None):
         self.fit_transform(X, y)
@@ -229,6 +236,23 @@ class TextFieldVectorizer(TransformerMixin, BaseEstimator):
         chars = _tfidf(self.char_, docs) if self.char_ is not None else None
         return self._stack(words, chars, docs)
 
+    def word_counts(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Per text, how many of its words the fitted vocabulary knows, and how many it has.
+
+        Mail unlike the training data is mostly words the model never saw; their share is
+        how `classifier.familiarity` tells it apart. Words of one letter, and numbers, do
+        not count (the tokenizer skips them, and numbers are masked to one digit).
+        """
+        check_is_fitted(self, ("word_", "char_"))
+        if self.word_ is None:
+            return np.zeros(len(texts)), np.zeros(len(texts))
+        tokenize, vocabulary = self.word_.build_tokenizer(), self.word_.vocabulary_
+        known, total = np.zeros(len(texts)), np.zeros(len(texts))
+        for i, text in enumerate(texts):
+            tokens = tokenize(normalize_text(text))
+            known[i], total[i] = sum(t in vocabulary for t in tokens), len(tokens)
+        return known, total
+
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self, ("word_", "char_"))
         names = ["empty"]
@@ -247,7 +271,7 @@ class TextFieldVectorizer(TransformerMixin, BaseEstimator):
         """Fit one vectorizer; relax document-frequency limits on tiny data, None if no terms."""
         if ngrams is None:
             return None, None
-        for min_df, max_df in ((self.min_df, self.max_df), (1, 1.0)):
+        for min_df, max_df in (self.limits(analyzer), (1, 1.0)):
             vectorizer = TfidfVectorizer(
                 analyzer=analyzer, ngram_range=tuple(ngrams), min_df=min_df, max_df=max_df,
                 sublinear_tf=True, lowercase=False, dtype=np.float64,

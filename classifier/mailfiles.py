@@ -46,4 +46,4 @@ def _read(name: str, max_bytes: int) -> tuple[dict, str, str]:
 
 def _as_dict(prediction) -> dict:
     return {"label": prediction.label, "confidence": round(prediction.confidence, 4),
-            "needs_review": prediction.needs_review}
+            "needs_review": prediction.needs_review, "reason": prediction.reason}

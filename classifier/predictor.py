@@ -1,4 +1,10 @@
-"""A loaded model: batch prediction of every head with confidence and review flag."""
+"""A loaded model: batch prediction of every head with confidence, review flag and reason.
+
+A prediction goes to a person (`needs_review`) for one of three reasons: the mail is
+"unfamiliar" (too few of its words were ever seen in training, so no confidence figure
+can be trusted), "low_confidence" (below the head's cross-validated threshold), or
+"no_threshold" (no confidence reached the target precision in training).
+"""
 
 from __future__ import annotations
 
@@ -14,8 +20,17 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
+from classifier.familiarity import (
+    far_from_every_class,
+    field_texts,
+    unfamiliar,
+    word_coverage,
+)
 from classifier.features import TextFieldVectorizer
+from classifier.model import TemperatureSVC, linear_scores
 from classifier.thresholds import needs_review
+
+UNFAMILIAR, LOW_CONFIDENCE, NO_THRESHOLD = "unfamiliar", "low_confidence", "no_threshold"
 
 
 @dataclass(frozen=True)
@@ -23,17 +38,20 @@ class Prediction:
     label: str
     confidence: float
     needs_review: bool
+    reason: str | None = None  # why a person must look: UNFAMILIAR, LOW_CONFIDENCE, ...
 
 
 class TriageModel:
     """The heads of one trained model; build it with `classifier.artefact.load_model`."""
 
     def __init__(self, version: str, pipelines: dict[str, Pipeline],
-                 thresholds: dict[str, float | None], manifest: dict | None = None) -> None:
+                 thresholds: dict[str, float | None], manifest: dict | None = None,
+                 min_word_coverage: float | None = None) -> None:
         self.version = version
         self.heads: tuple[str, ...] = tuple(pipelines)
         self.thresholds = dict(thresholds)
         self.manifest = manifest or {}
+        self.min_word_coverage = min_word_coverage
         self._pipelines = pipelines
 
     def predict(self, subjects: Sequence[str], bodies: Sequence[str]) -> list[dict[str, Prediction]]:
@@ -50,23 +68,31 @@ class TriageModel:
         return tuple(str(c) for c in self._pipelines[head][-1].classes_)
 
     def _predict_all(self, fields: dict[str, list[str]]) -> dict[str, list[Prediction]]:
-        features: dict[int, object] = {}
+        features: dict[int, tuple] = {}
         out = {}
         for head, pipeline in self._pipelines.items():
             step = pipeline[0]
             if id(step) not in features:
-                features[id(step)] = transform_fields(step, fields)
-            out[head] = self._decide(head, pipeline[-1], features[id(step)])
+                coverage = word_coverage(step, fields)
+                features[id(step)] = (transform_fields(step, fields),
+                                      unfamiliar(coverage, self.min_word_coverage))
+            out[head] = self._decide(head, pipeline[-1], *features[id(step)])
         return out
 
-    def _decide(self, head: str, classifier, X) -> list[Prediction]:
-        proba = predict_proba(classifier, X)
+    def _decide(self, head: str, classifier, X, strange: np.ndarray) -> list[Prediction]:
+        scores = decision_scores(classifier, X)
+        proba = predict_proba(classifier, X, scores)
+        cut = self.manifest.get("heads", {}).get(head, {}).get("min_top_score")
+        strange = strange | far_from_every_class(scores, cut)
         best = proba.argmax(axis=1)
         confidence = proba[np.arange(len(best)), best]
-        review = needs_review(confidence, self.thresholds.get(head))
+        threshold = self.thresholds.get(head)
+        low = needs_review(confidence, threshold)
+        unsure = NO_THRESHOLD if threshold is None else LOW_CONFIDENCE
+        reasons = np.where(strange, UNFAMILIAR, np.where(low, unsure, ""))
         labels = classifier.classes_
-        return [Prediction(str(labels[b]), float(c), bool(r))
-                for b, c, r in zip(best, confidence, review, strict=True)]
+        return [Prediction(str(labels[b]), float(c), bool(r), r or None)
+                for b, c, r in zip(best, confidence, reasons.tolist(), strict=True)]
 
 
 def transform_fields(step: ColumnTransformer, fields: dict[str, list[str]]):
@@ -76,18 +102,26 @@ def transform_fields(step: ColumnTransformer, fields: dict[str, list[str]]):
     for one short message; the result is the same (tests compare it with `transform`).
     """
     blocks = []
-    for name, transformer, columns in step.transformers_:
-        if name == "remainder" and transformer == "drop":
-            continue
+    for transformer, texts in field_texts(step, fields):
         if not isinstance(transformer, TextFieldVectorizer):
             return step.transform(_frame(fields))
-        texts = [" ".join(parts) for parts in zip(*(fields[c] for c in columns), strict=True)]
         blocks.append(transformer.transform_texts(texts))
     return sp.hstack(blocks, format="csr")
 
 
-def predict_proba(classifier, X) -> np.ndarray:
-    """Stacked linear SVM and logistic calibrator as plain algebra; anything else as usual."""
+def decision_scores(classifier, X) -> np.ndarray | None:
+    """TemperatureSVC.decision_function as plain algebra; None for other classifiers."""
+    if not isinstance(classifier, TemperatureSVC):
+        return None
+    return linear_scores(classifier.svm_, X)  # what decision_function does, minus validation
+
+
+def predict_proba(classifier, X, scores: np.ndarray | None = None) -> np.ndarray:
+    """Linear SVM with temperature (or the older stacked calibrator) as plain algebra."""
+    if isinstance(classifier, TemperatureSVC):
+        if scores is None:
+            scores = decision_scores(classifier, X)
+        return softmax(scores / classifier.temperature, axis=1)
     if not _is_linear_stack(classifier):
         return classifier.predict_proba(X)
     svm, calibrator = classifier.estimators_[0], classifier.final_estimator_

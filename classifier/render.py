@@ -43,14 +43,21 @@ def print_train(summary: dict) -> None:
     for head, why in summary["skipped_heads"].items():
         console.print(f"[yellow]skipped head {head}[/]: {why}")
     for head, m in summary["heads"].items():
-        for label, rows in m.get("dropped_labels", {}).items():
-            console.print(f"[yellow]{head}: label {label!r} left out[/] (only {rows} rows)")
+        for label, rows in m.get("rare_labels", {}).items():
+            console.print(f"[yellow]{head}: label {label!r} learned from only {rows} rows[/]; "
+                          "its figures are uncertain")
 
 
 def print_evaluation(result: dict, version: str) -> None:
     console = Console()
     console.print(heads_table(f"model {version} on {result['n']} rows", result["heads"]))
     console.print(classes_table(result["heads"]))
+    for head, m in result["heads"].items():
+        reasons = ", ".join(f"{k} {v}" for k, v in m["review_reasons"].items()) or "none"
+        console.print(f"{head}: {m['not_reviewed']:.1%} without review, right "
+                      f"{_num(m['precision_not_reviewed'])}; to a person: {reasons}")
+        for label, rows in m["rare_labels"].items():
+            console.print(f"[yellow]{head}: label {label!r} learned from only {rows} rows[/]")
 
 
 def classify_line(result: dict, heads: tuple[str, ...]) -> str:

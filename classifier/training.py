@@ -1,29 +1,35 @@
-"""Training: text features once, then per head a calibrated fit, out-of-fold scores, a threshold.
+"""Training: out-of-fold scores for honest thresholds, then the final fit on every row.
 
-The text features are fitted once on every row's text (no labels involved) and shared by
-all heads; only the linear models are cross-validated, and the thresholds reuse the
-calibrator's own out-of-fold folds. That keeps training on 20,000 rows inside the time
-budget on two cores. The vocabulary has seen the held-out rows' words, never their
-labels, so the out-of-fold scores are barely optimistic.
+Every fitted step sees only its training folds: for each of the 3 folds the text features
+(TF-IDF included, computed by `foldfeatures` as a fit on those rows would give them) and
+every head's SVM are fitted on the other two folds and score this one. Those out-of-fold
+scores fit the temperature (each fold's from the other folds' scores), set each head's
+threshold, and give the cuts below which mail is "unfamiliar". The folds are shared by
+all heads, so the rows are counted once for the folds and the features fitted once more
+on every row for the model. Classes too small to cross-validate are still learned and
+named in the manifest (`rare_labels`); their out-of-fold rows count, mostly as errors.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from sklearn.model_selection import cross_val_predict
+from scipy.special import softmax
+from sklearn.model_selection import KFold
 
-from classifier import artefact, dataset, model, thresholds
+from classifier import artefact, dataset, familiarity, model, thresholds
+from classifier.foldfeatures import FoldFeatures
 from classifier.metrics import head_metrics
 from classifier.trained import TrainedModel
 from pipeline.errors import DataError
 
-MIN_CLASS_ROWS = 6  # fewer cannot fill 3 outer folds x 3 calibration folds
+RARE_ROWS = 2 * model.CV_FOLDS  # fewer cannot be in every training fold twice over
 
 
 def train_from_paths(paths: list[str], out_dir, target_precision: float = 0.9,
@@ -34,65 +40,139 @@ def train_from_paths(paths: list[str], out_dir, target_precision: float = 0.9,
     return artefact.save(out_dir, trained, data, target_precision)
 
 
+@dataclass
+class _HeadScores:
+    """A head's labelled rows, its classes, and their out-of-fold scores."""
+
+    rows: np.ndarray
+    y: np.ndarray
+    classes: np.ndarray
+    scores: np.ndarray = field(init=False)
+    fold: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.scores = np.full((len(self.rows), len(self.classes)), -np.inf)
+        self.fold = np.full(len(self.rows), -1)
+
+    @property
+    def truth(self) -> np.ndarray:
+        return np.searchsorted(self.classes, self.y)
+
+
 def train_frame(frame: pd.DataFrame, heads: tuple[str, ...] | list[str],
                 target_precision: float = 0.9, progress: bool = False) -> TrainedModel:
     if not heads:
         raise DataError("no labels to learn from: fill in type, priority or queue for some rows")
     trained = TrainedModel()
-    with _steps(progress, 1 + 2 * len(heads)) as step:
-        step("text features")
-        features = model.build_features()
-        X = features.fit_transform(frame[list(model.FIELDS)])
-        for head in heads:
-            _train_head(trained, head, features, X, frame[head], target_precision, step)
-    if not trained.pipelines:
+    texts = frame[list(model.FIELDS)].reset_index(drop=True)
+    scored = {h: s for h in heads if (s := _head_scores(trained, h, frame[h])) is not None}
+    if not scored:
         raise DataError("no head could be trained: " + "; ".join(
             f"{h}: {why}" for h, why in trained.skipped.items()))
+    with _steps(progress, model.CV_FOLDS + 1 + len(scored)) as step:
+        coverage = _out_of_fold(texts, scored, step)
+        step("text features")
+        features = model.build_features()
+        X = features.fit_transform(texts)
+        for head, s in scored.items():
+            step(f"fit {head}")
+            _train_head(trained, head, features, X, s, target_precision)
+    trained.min_word_coverage = familiarity.choose_cut(coverage)
     return trained
 
 
-def _train_head(trained: TrainedModel, head: str, features, X, labels: pd.Series,
-                target: float, step) -> None:
-    keep, dropped = _usable_rows(labels)
-    y = labels[keep].to_numpy(dtype=object)
-    if len(set(y)) < 2:
-        trained.skipped[head] = (f"needs at least 2 labels with {MIN_CLASS_ROWS}+ rows each; "
-                                 f"found {_describe(labels[labels != ''])}")
-        step(f"skip {head}", 2)
-        return
-    Xh = X[np.flatnonzero(keep.to_numpy())]
-    step(f"fit {head}")
-    classifier = model.build_classifier().fit(Xh, y)
-    step(f"cross-validate {head}")
-    proba = out_of_fold_proba(classifier, Xh, y)
-    classes = classifier.classes_
-    predicted, confidence = classes[proba.argmax(axis=1)], proba.max(axis=1)
-    chosen = thresholds.choose(predicted == y, confidence, target)
+def _head_scores(trained: TrainedModel, head: str, labels: pd.Series) -> _HeadScores | None:
+    rows = np.flatnonzero((labels != "").to_numpy())
+    y = labels.to_numpy(dtype=object)[rows].astype(str)
+    classes = np.unique(y)
+    if len(classes) < 2:
+        trained.skipped[head] = f"needs at least 2 labels; found {_describe(labels[labels != ''])}"
+        return None
+    return _HeadScores(rows, y, classes)
+
+
+def _out_of_fold(texts: pd.DataFrame, scored: dict[str, _HeadScores], step) -> np.ndarray:
+    """Fill every head's out-of-fold scores; returns each row's out-of-fold word coverage.
+
+    Each fold's features are those of a step fitted on the other folds alone
+    (`FoldFeatures`: the rows are counted once, not tokenised again per fold).
+    """
+    coverage = np.full(len(texts), np.nan)
+    folded = FoldFeatures(model.build_features(), texts)
+    for k, (train, test) in enumerate(_splits(texts, scored)):
+        step(f"cross-validate {k + 1}/{model.CV_FOLDS}")
+        X_train, X_test = folded.tfidf(train, train), folded.tfidf(train, test)
+        coverage[test] = familiarity.share_known(*folded.word_counts(train, test))
+        for s in scored.values():
+            _score_fold(s, X_train, X_test, train, test, k)
+    return coverage
+
+
+def _splits(texts: pd.DataFrame, scored: dict[str, _HeadScores]) -> list:
+    """Folds stratified on the first head (unlabelled rows as their own group)."""
+    first = next(iter(scored.values()))
+    key = np.full(len(texts), "", dtype=object)
+    key[first.rows] = first.y
+    try:
+        return list(model.folds().split(texts, key))
+    except ValueError:  # too few rows of every class to stratify: plain shuffled folds
+        return list(KFold(model.CV_FOLDS, shuffle=True, random_state=model.SEED).split(texts))
+
+
+def _score_fold(s: _HeadScores, X_train, X_test, train: np.ndarray, test: np.ndarray,
+                k: int) -> None:
+    fit_at = np.flatnonzero(np.isin(s.rows, train))
+    score_at = np.flatnonzero(np.isin(s.rows, test))
+    s.fold[score_at] = k
+    if len(np.unique(s.y[fit_at])) < 2 or not len(score_at):
+        return  # nothing to learn here: these rows stay unscored, counted as errors
+    position = {r: i for i, r in enumerate(train)}
+    clf = model.build_classifier().fit(X_train[[position[r] for r in s.rows[fit_at]]],
+                                       s.y[fit_at])
+    position = {r: i for i, r in enumerate(test)}
+    columns = np.searchsorted(s.classes, clf.classes_)
+    s.scores[np.ix_(score_at, columns)] = clf.decision_function(
+        X_test[[position[r] for r in s.rows[score_at]]])
+
+
+def _train_head(trained: TrainedModel, head: str, features, X, s: _HeadScores,
+                target: float) -> None:
+    truth = _seen_truth(s)
+    confidence, best = _cross_fitted_confidence(s, truth)
+    predicted = s.classes[best]
+    correct = (predicted == s.y) & np.isfinite(s.scores).any(axis=1)
+    chosen = thresholds.choose(correct, confidence, target)
+    classifier = model.build_classifier()
+    classifier.temperature = model.fit_temperature(s.scores, truth)
+    classifier.fit(X[s.rows], s.y)
     trained.pipelines[head] = model.build_pipeline(features, classifier)
+    counts = pd.Series(s.y).value_counts()
     trained.heads[head] = {
-        "labels": [str(c) for c in classes], "threshold": chosen.value, "rows": len(y),
-        "dropped_labels": dropped,
-        "metrics": head_metrics(y, predicted, confidence, chosen.value),
+        "labels": [str(c) for c in s.classes], "threshold": chosen.value, "rows": len(s.y),
+        "temperature": round(classifier.temperature, 6),
+        "min_top_score": familiarity.choose_score_cut(s.scores.max(axis=1), len(s.classes)),
+        "rare_labels": {str(k): int(v) for k, v in counts[counts < RARE_ROWS].items()},
+        "metrics": head_metrics(s.y, predicted, confidence, chosen.value),
     }
 
 
-def out_of_fold_proba(classifier, X, y) -> np.ndarray:
-    """Out-of-fold confidences: each row scored by an SVM that did not see it.
-
-    The same folds as the stacked calibrator's own, so the decision values are exactly the
-    ones it was fitted on; only the calibrator (a few parameters per class) saw them all.
-    """
-    svm = classifier.estimators[0][1]
-    scores = cross_val_predict(svm, X, y, cv=model.folds(), method="decision_function")
-    return classifier.final_estimator_.predict_proba(scores.reshape(len(y), -1))
+def _seen_truth(s: _HeadScores) -> np.ndarray:
+    """Each row's class column, or -1 where its fold's model never saw that class."""
+    truth = s.truth
+    seen = np.isfinite(s.scores[np.arange(len(truth)), truth])
+    return np.where(seen, truth, -1)
 
 
-def _usable_rows(labels: pd.Series) -> tuple[pd.Series, dict[str, int]]:
-    """Labelled rows whose class has enough examples to cross-validate."""
-    counts = labels[labels != ""].value_counts()
-    rare = counts[counts < MIN_CLASS_ROWS]
-    keep = (labels != "") & ~labels.isin(rare.index)
-    return keep, {str(k): int(v) for k, v in rare.items()}
+def _cross_fitted_confidence(s: _HeadScores, truth: np.ndarray
+                             ) -> tuple[np.ndarray, np.ndarray]:
+    """Confidence of each row's best class, at a temperature fitted on the other folds."""
+    confidence = np.zeros(len(s.y))
+    for k in np.unique(s.fold):
+        here = s.fold == k
+        others = np.where(here, -1, truth)
+        proba = softmax(s.scores[here] / model.fit_temperature(s.scores, others), axis=1)
+        confidence[here] = np.nan_to_num(proba.max(axis=1))
+    return confidence, s.scores.argmax(axis=1)
 
 
 def _describe(labels: pd.Series) -> str:

@@ -1,10 +1,12 @@
 """Loading trusts nothing: sha256 first, then versions, and only then joblib.load."""
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
 import pytest
+import sklearn
 
 from classifier import artefact, training
 from pipeline.errors import ModelError
@@ -52,12 +54,33 @@ def test_replaced_artefact_is_refused(model_copy, no_unpickling):
         artefact.load_model(model_copy)
 
 
-@pytest.mark.parametrize("library, value", [("scikit-learn", "0.24.2"), ("numpy", "1.0.0"),
-                                            ("python", "2.7.18")])
-def test_version_mismatch_is_refused(model_copy, no_unpickling, library, value):
-    edit_manifest(model_copy, lambda m: m["versions"].__setitem__(library, value))
-    with pytest.raises(ModelError, match=rf"built with {library} {value}"):
+def _other_release(version: str, part: int) -> str:
+    """The version with its major (0), minor (1) or patch (2) number moved on by one."""
+    numbers = [int(n) for n in version.split(".")[:3]]
+    numbers[part] += 1
+    return ".".join(map(str, numbers))
+
+
+@pytest.mark.parametrize("part", [0, 1])
+def test_another_scikit_learn_series_is_refused(model_copy, no_unpickling, part):
+    value = _other_release(sklearn.__version__, part)
+    edit_manifest(model_copy, lambda m: m["versions"].__setitem__("scikit-learn", value))
+    with pytest.raises(ModelError, match=rf"built with scikit-learn {value}"):
         artefact.load_model(model_copy)
+
+
+@pytest.mark.parametrize("library, value", [
+    ("scikit-learn", _other_release(sklearn.__version__, 2)), ("numpy", "1.26.4"),
+    ("scipy", "1.11.0"), ("python", "3.11.0")])
+def test_a_patch_release_or_another_library_warns_once_and_loads(model_copy, caplog,
+                                                                 library, value):
+    edit_manifest(model_copy, lambda m: m["versions"].__setitem__(library, value))
+    with caplog.at_level(logging.WARNING, logger="triaje.classifier"):
+        first = artefact.load_model(model_copy)
+        artefact.load_model(model_copy)
+    warned = [r for r in caplog.records if f"built with {library} {value}" in r.getMessage()]
+    assert len(warned) == 1
+    assert first.predict(["VPN caída"], ["no conecta"])[0]["type"].label
 
 
 def test_label_set_mismatch_is_refused(model_copy):

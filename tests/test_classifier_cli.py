@@ -15,6 +15,7 @@ TICKETS = FIXTURES / "tickets.csv"
 HEADS = ["type", "priority", "queue"]
 METRIC_KEYS = {"macro_f1", "accuracy", "coverage", "precision_at_threshold", "per_class",
                "confusion"}
+EVALUATE_KEYS = {"not_reviewed", "precision_not_reviewed", "review_reasons", "rare_labels"}
 
 
 def run(*args: str):
@@ -51,7 +52,7 @@ def test_train_json_reports_every_head(trained):
     assert summary["target_precision"] == 0.9  # the default, no config file here
     assert list(summary["heads"]) == HEADS
     for head in HEADS:
-        assert METRIC_KEYS | {"rows", "labels", "threshold", "dropped_labels"} == set(
+        assert METRIC_KEYS | {"rows", "labels", "threshold", "rare_labels"} == set(
             summary["heads"][head])
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["version"] == summary["version"]
@@ -75,7 +76,11 @@ def test_evaluate_json_shape_is_exact(trained):
     assert list(report["heads"]) == HEADS
     for head in HEADS:
         metrics = report["heads"][head]
-        assert set(metrics) == METRIC_KEYS
+        assert set(metrics) == METRIC_KEYS | EVALUATE_KEYS
+        assert metrics["rare_labels"] == {}  # every fixture class has 6+ rows
+        reviewed = sum(metrics["review_reasons"].values())
+        assert set(metrics["review_reasons"]) <= {"unfamiliar", "low_confidence", "no_threshold"}
+        assert metrics["not_reviewed"] == pytest.approx(1 - reviewed / len(frame), abs=1e-4)
         labels = sorted(set(frame[head]) | set(metrics["per_class"]))
         assert sorted(metrics["per_class"]) == labels
         for stats in metrics["per_class"].values():
@@ -91,6 +96,8 @@ def test_evaluate_table(trained):
     result = run("evaluate", "--data", str(TICKETS), "--model", str(trained[0]))
     assert result.exit_code == 0
     assert trained[1]["version"] in result.output
+    for head in HEADS:
+        assert f"{head}: " in result.output and "without review" in result.output
 
 
 def test_classify_keeps_going_past_bad_files(trained, workdir):
@@ -109,10 +116,11 @@ def test_classify_keeps_going_past_bad_files(trained, workdir):
         assert list(good) == ["file", "language", *HEADS]
         assert good["language"] == language
         for head in HEADS:
-            assert set(good[head]) == {"label", "confidence", "needs_review"}
+            assert set(good[head]) == {"label", "confidence", "needs_review", "reason"}
             assert good[head]["label"] in summary["heads"][head]["labels"]
             assert 0.0 <= good[head]["confidence"] <= 1.0
             assert isinstance(good[head]["needs_review"], bool)
+            assert (good[head]["reason"] is None) == (not good[head]["needs_review"])
 
 
 def test_classify_text_output(trained):

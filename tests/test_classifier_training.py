@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 import sklearn
 
-from classifier import artefact, training
-from classifier.predictor import Prediction, predict_proba, transform_fields
+from classifier import artefact, dataset, evaluation, model, training
+from classifier.foldfeatures import FoldFeatures
+from classifier.predictor import Prediction, decision_scores, predict_proba, transform_fields
 from pipeline.errors import DataError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "classifier" / "tickets.csv"
@@ -108,19 +109,81 @@ def test_fast_prediction_path_equals_the_pipeline(trained):
         assert abs(X - expected).max() < 1e-12
         fast = predict_proba(pipeline[-1], X)
         assert fast == pytest.approx(pipeline.predict_proba(frame[["subject", "body"]]), abs=1e-9)
+        scores = decision_scores(pipeline[-1], X)
+        assert scores == pytest.approx(pipeline.decision_function(frame[["subject", "body"]]),
+                                       abs=1e-9)
 
 
-def test_rare_labels_are_left_out_and_single_label_heads_skipped(tmp_path):
+def test_rare_labels_are_learned_and_named_and_single_label_heads_skipped(tmp_path):
     frame = pd.read_csv(FIXTURE)
-    frame.loc[:2, "queue"] = "facilities"  # 3 rows: too few to cross-validate
+    facilities = ("Aire acondicionado roto en la sala de reuniones",
+                  "Se ha roto el aire acondicionado de la planta 2 y hace mucho calor",
+                  "Broken air conditioning in meeting room B, it is very hot")
+    frame.loc[:2, ["subject", "body", "queue"]] = [(s, s, "facilities") for s in facilities]
     frame["priority"] = "low"
     path = tmp_path / "t.csv"
     frame.to_csv(path, index=False)
     manifest = training.train_from_paths([str(path)], tmp_path / "m")
-    assert manifest["heads"]["queue"]["dropped_labels"] == {"facilities": 3}
-    assert "facilities" not in manifest["heads"]["queue"]["labels"]
+    queue = manifest["heads"]["queue"]
+    assert queue["rare_labels"] == {"facilities": 3}
+    assert "facilities" in queue["labels"]
+    assert queue["metrics"]["per_class"]["facilities"]["support"] == 3  # its rows count
     assert "priority" in manifest["skipped_heads"]
     assert list(manifest["heads"]) == ["type", "queue"]
+    model = artefact.load_model(tmp_path / "m")
+    guess = model.predict(["Aire acondicionado roto"], ["el aire acondicionado no enfría"])
+    assert guess[0]["queue"].label == "facilities"
+    report = evaluation.evaluate(model, dataset.load([str(path)]))
+    assert report["heads"]["queue"]["rare_labels"] == {"facilities": 3}
+    assert report["heads"]["queue"]["per_class"]["facilities"]["support"] == 3
+
+
+def test_every_fold_is_scored_by_features_fitted_on_the_other_folds(monkeypatch):
+    calls = []
+    real = FoldFeatures.tfidf
+
+    def spied(self, fit_rows, rows):
+        calls.append((frozenset(fit_rows), frozenset(rows)))
+        return real(self, fit_rows, rows)
+
+    monkeypatch.setattr(FoldFeatures, "tfidf", spied)
+    frame = pd.read_csv(FIXTURE)
+    training.train_frame(frame, ("type",))
+    scored = [(fit, rows) for fit, rows in calls if fit != rows]
+    assert len(scored) == model.CV_FOLDS
+    for fit, rows in scored:
+        assert not fit & rows  # the fold's TF-IDF never saw the rows it scores
+    assert frozenset().union(*(rows for _, rows in scored)) == frozenset(range(len(frame)))
+
+
+def test_label_is_the_svm_decision_and_confidence_its_tempered_softmax(trained):
+    frame = pd.read_csv(FIXTURE)
+    model_ = artefact.load_model(trained[0])
+    for head, pipeline in model_._pipelines.items():
+        classifier = pipeline[-1]
+        assert classifier.temperature == pytest.approx(
+            trained[1]["heads"][head]["temperature"], abs=1e-6)
+        X = pipeline[0].transform(frame[["subject", "body"]])
+        svm_choice = classifier.classes_[classifier.svm_.decision_function(X).argmax(axis=1)]
+        assert list(pipeline.predict(frame[["subject", "body"]])) == list(svm_choice)
+
+
+def test_unfamiliar_mail_goes_to_a_person_with_the_reason(trained):
+    out, manifest = trained
+    cut = manifest["familiarity"]["min_word_coverage"]
+    assert 0.0 < cut < 1.0
+    model_ = artefact.load_model(out)
+    strange = model_.predict(["Qorblat vintex"],
+                             ["Frobnicate zanthor quibble moxely vrask plomintar gleebish"])[0]
+    for p in strange.values():
+        assert (p.needs_review, p.reason) == (True, "unfamiliar")
+    usual = model_.predict(["No funciona la impresora"],
+                           ["La impresora de la planta 2 no imprime, da error de papel"])[0]
+    for head, p in usual.items():
+        threshold = manifest["heads"][head]["threshold"]
+        expected = None if not p.needs_review else (
+            "no_threshold" if threshold is None else "low_confidence")
+        assert p.reason == expected
 
 
 def test_no_trainable_head_is_a_data_error(tmp_path):
@@ -128,3 +191,14 @@ def test_no_trainable_head_is_a_data_error(tmp_path):
     path.write_text("subject,body,type\n" + "a,b,incident\n" * 10)
     with pytest.raises(DataError, match="no head could be trained"):
         training.train_from_paths([str(path)], tmp_path / "m")
+
+
+def test_mail_far_from_every_class_of_a_head_is_unfamiliar_for_that_head(trained):
+    out, manifest = trained
+    assert all(isinstance(i["min_top_score"], float) for i in manifest["heads"].values())
+    model_ = artefact.load_model(out)
+    subject, body = "No funciona la impresora", "La impresora de la planta 2 no imprime"
+    model_.manifest["heads"]["type"]["min_top_score"] = 1e9  # no score reaches it
+    result = model_.predict([subject], [body])[0]
+    assert (result["type"].needs_review, result["type"].reason) == (True, "unfamiliar")
+    assert result["queue"].reason != "unfamiliar"
