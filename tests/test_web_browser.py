@@ -124,6 +124,7 @@ def current_case(driver) -> str:
 
 
 def test_review_in_a_browser(deskbox, tmp_path, monkeypatch, receiver, browser):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
@@ -142,7 +143,8 @@ def test_review_in_a_browser(deskbox, tmp_path, monkeypatch, receiver, browser):
         explode_on(patched, "BOOM")
         run_cycle(env)
     users.add(env.engine, "rita", "reviewer", "rita-password-1")
-    wait = WebDriverWait(browser, 20)
+    # a page that reloads under the check leaves stale elements: look again, do not fail
+    wait = WebDriverWait(browser, 20, ignored_exceptions=(StaleElementReferenceException,))
 
     with Server(env) as base:
         browser.get(f"{base}/review")
