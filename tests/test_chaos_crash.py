@@ -20,9 +20,10 @@ pytestmark = pytest.mark.dovecot
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_moments_loses_and_doubles_nothing(dovecot, tmp_path):
+def test_sigkill_at_random_moments_loses_and_doubles_nothing(dovecot, tmp_path, database_url):
     seed = int(os.environ.get("CHAOS_SEED") or random.randrange(1_000_000))
-    report = run_crash(dovecot, tmp_path, messages=300, kills=10, seed=seed, feed_seconds=60)
+    report = run_crash(dovecot, tmp_path, messages=300, kills=10, seed=seed, feed_seconds=60,
+                       database_url=database_url)
     print(f"\ncrash test: {report.summary()}")
     assert report.drained, f"not drained within the timeout: {report.summary()}"
     assert report.appended == 300 and report.tickets == 300
@@ -36,12 +37,13 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(dovecot, tmp_path):
                       f"{report.redelivered_ids}", stacklevel=1)
 
 
-def test_kill_after_the_server_took_the_mail_resends_the_same_message(dovecot, tmp_path):
+def test_kill_after_the_server_took_the_mail_resends_the_same_message(dovecot, tmp_path,
+                                                                      database_url):
     """The window, made deterministic: the receiver stores the mail, then the daemon dies
     before it can hear the 250 and mark the row. On restart the same bytes go out again
     under the same Message-ID (recognisably the same mail); nothing is lost."""
     receiver = counting_receiver().start()
-    desk = Desk(dovecot, tmp_path, receiver.url)
+    desk = Desk(dovecot, tmp_path, receiver.url, database_url=database_url)
     daemon = desk.process()
     killed = []
 

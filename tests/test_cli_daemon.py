@@ -12,6 +12,9 @@ import tomllib
 
 import pytest
 from conftest import make_mail
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 
 pytestmark = pytest.mark.dovecot
 
@@ -61,10 +64,10 @@ def test_run_stops_cleanly_on_sigterm(deskbox, tmp_path, monkeypatch):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 20
-        done = tmp_path / "triaje.db"
-        while time.monotonic() < deadline and not _tickets(done):
+        url = deskbox.database_url
+        while time.monotonic() < deadline and not _tickets(url):
             time.sleep(0.1)
-        assert _tickets(done) == 3
+        assert _tickets(url) == 3
         proc.send_signal(signal.SIGTERM)
         started = time.monotonic()
         code = proc.wait(timeout=15)
@@ -77,13 +80,10 @@ def test_run_stops_cleanly_on_sigterm(deskbox, tmp_path, monkeypatch):
     assert "mailbox=desk" in err and deskbox.password not in err
 
 
-def _tickets(db) -> int:
-    import sqlite3
-
-    if not db.exists():
-        return 0
+def _tickets(url: str) -> int:
+    engine = create_engine(url, poolclass=NullPool)
     try:
-        with sqlite3.connect(db) as conn:
-            return conn.execute("select count(*) from tickets").fetchone()[0]
-    except sqlite3.OperationalError:
+        with engine.connect() as conn:
+            return conn.execute(text("select count(*) from tickets")).scalar_one()
+    except DBAPIError:  # no database file or no tables yet: the daemon is still migrating
         return 0

@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from conftest import ENGINE
 from sqlalchemy import select
 
 from pipeline.config import from_dict
@@ -36,8 +37,10 @@ def outbound(url: str, **smtp):
 
 
 @pytest.fixture
-def engine(tmp_path):
-    return open_database(f"sqlite:///{tmp_path / 'triaje.db'}")
+def engine(database_url):
+    engine = open_database(database_url)
+    yield engine
+    engine.dispose()
 
 
 def seed(engine, raw: bytes = b"x", guesses: dict | None = None) -> tuple[int, int]:
@@ -318,6 +321,8 @@ def test_smtp_defaults():
     assert free_port() > 0
 
 
+@pytest.mark.xfail(ENGINE == "postgresql", strict=True,
+                   reason="issue 13 item 7: the sent journal is SQLite-only so far")
 def test_a_crash_after_the_server_accepted_does_not_send_again(engine, smtp_receiver,
                                                                monkeypatch):
     """The 250 came back, then the process died before the row was marked (with SQLite the

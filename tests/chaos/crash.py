@@ -63,12 +63,12 @@ class CrashReport:
 
 def run_crash(server: Dovecot, workdir: Path, messages: int = 300, kills: int = 10,
               seed: int | None = None, feed_seconds: float = 60.0,
-              drain_timeout: float = 180.0) -> CrashReport:
+              drain_timeout: float = 180.0, database_url: str | None = None) -> CrashReport:
     seed = seed if seed is not None else random.randrange(1_000_000)
     rng = random.Random(seed)
     report = CrashReport(messages, kills, seed)
     receiver = counting_receiver().start()
-    desk = Desk(server, workdir, receiver.url)
+    desk = Desk(server, workdir, receiver.url, database_url=database_url)
     daemon = desk.process()
     corpus = mails.corpus(messages, rng, tag=f"crash{seed}")
     feeder = Feeder(server, desk.user, [m.raw for m in corpus], feed_seconds, rng)
