@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, update
 
-from pipeline.db import utcnow
+from pipeline.db import fit_index, utcnow
 from pipeline.process.work import BODY_LIMIT, SUBJECT_LIMIT, Work
 from pipeline.schema import inbound, predictions
 from pipeline.services import Services
@@ -22,7 +22,8 @@ def stage_register(work: Work, env: Services) -> None:
         "row_id": work.inbound_id, "state": "processed", "stage": None, "reason": None,
         "processed_at": now, "ticket_id": ticket.id, "is_followup": ticket.is_followup,
         "automatic": work.verdict.automatic, "auto_reason": work.verdict.reason,
-        "sender": parsed.from_addr, "subject": parsed.subject[:SUBJECT_LIMIT],
+        "sender": fit_index(parsed.from_addr) if parsed.from_addr else None,
+        "subject": parsed.subject[:SUBJECT_LIMIT],
         "language": parsed.language, "body_text": parsed.clean_text[:BODY_LIMIT],
         "notes": "\n".join(parsed.notes) or None}
     if work.correction is not None:  # an agent's correction: no predictions of its own
