@@ -151,7 +151,10 @@ def count_outcome(report: CrashReport, desk: Desk, ledger: Ledger, corpus: list[
         report.lost_acks += got == 0
         report.duplicated_acks += max(got, by_ref) > 1
     team = ledger.by_ticket(False)
-    report.lost_routing = sum(1 for ref in refs if not team.get(ref))
+    # an out-of-office reply (the corpus's automatic mails) is registered but is no case
+    # for a team: it gets no routing mail by design (planner._team_mail)
+    routed = refs - {rows[m.message_id][3] for m in corpus if m.automatic and m.message_id in rows}
+    report.lost_routing = sum(1 for ref in routed if not team.get(ref))
     report.duplicated_routing = sum(1 for ref in refs if len(team.get(ref, ())) > 1)
     report.redelivered = ledger.redelivered()
     counts: dict[str, int] = {}

@@ -328,8 +328,8 @@ class Desk:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.password = self.server.add_user(self.user)
         self.password_env = f"TRIAJE_PW_{self.name.upper()}"
-        self.db_path = self.workdir / f"{self.name}.db"
-        self.database_url = self.database_url or f"sqlite:///{self.db_path}"
+        self.database_url = self.database_url or f"sqlite:///{self.workdir / self.name}.db"
+        self.db_path = Path(self.database_url.removeprefix("sqlite:///"))  # SQLite only
         self.config = self.config or self.default_config()
         self._engine = None
 
