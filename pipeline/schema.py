@@ -27,8 +27,9 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
-# inbound.state: stored, not yet processed / registered as a ticket / a stage failed
-FETCHED, PROCESSED, QUARANTINED = "fetched", "processed", "quarantined"
+# inbound.state: stored, not yet processed / claimed by a worker (claimed_by, lease_until) /
+# registered as a ticket / a stage failed
+FETCHED, PROCESSING, PROCESSED, QUARANTINED = "fetched", "processing", "processed", "quarantined"
 
 mailbox_state = Table(
     "mailbox_state", metadata,
@@ -64,7 +65,7 @@ inbound = Table(
     Column("message_id", Text, nullable=True),
     Column("raw", LargeBinary, nullable=False),
     Column("size", Integer, nullable=False),
-    Column("state", String(20), nullable=False),  # fetched | processed | quarantined
+    Column("state", String(20), nullable=False),  # fetched | processing | processed | quarantined
     Column("stage", String(40), nullable=True),
     Column("reason", Text, nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
@@ -80,6 +81,8 @@ inbound = Table(
     Column("language", String(8), nullable=True),
     Column("body_text", Text, nullable=True),
     Column("notes", Text, nullable=True),
+    Column("claimed_by", Text, nullable=True),  # the instance (pipeline/instance.py) processing it
+    Column("lease_until", DateTime(timezone=True), nullable=True),  # then anyone may take it
 )
 Index("ix_inbound_state", inbound.c.state)
 Index("ix_inbound_message_id", inbound.c.message_id)

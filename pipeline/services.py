@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from classifier import modelsdir
+from pipeline import instance
 from pipeline.config import Config
 from pipeline.db import open_database
 
@@ -22,6 +23,7 @@ class Services:
     engine: Engine
     model: Any | None  # classifier.artefact.TriageModel, loaded once
     stop: threading.Event = field(default_factory=threading.Event)  # set on SIGTERM/SIGINT
+    instance: str = field(default_factory=instance.new_id)  # the owner of this process's leases
 
     @property
     def own_addresses(self) -> frozenset[str]:

@@ -134,7 +134,7 @@ def count_outcome(report: CrashReport, desk: Desk, ledger: Ledger, corpus: list[
     report.failed_outbox = desk.scalar("select count(*) from outbox where state = 'failed'")
     refs = {r[0] for r in desk.query("select ref from tickets")}
     report.lost_tickets = sum(1 for m in corpus if m.message_id not in rows
-                              or rows[m.message_id][1] == "fetched")
+                              or rows[m.message_id][1] in ("fetched", "processing"))
     referenced = desk.scalar("select count(distinct ticket_id) from inbound")
     doubled = desk.scalar("select count(*) - count(distinct message_id) from inbound "
                           "where message_id is not null")

@@ -391,7 +391,8 @@ class Desk:
     def settled(self, expected_inbound: int) -> bool:
         """Every message stored and processed (or quarantined), no mail waiting to go out."""
         return (self.scalar("select count(*) from inbound") >= expected_inbound
-                and self.scalar("select count(*) from inbound where state = 'fetched'") == 0
+                and self.scalar("select count(*) from inbound "
+                                "where state in ('fetched', 'processing')") == 0
                 and self.scalar("select count(*) from outbox where state = 'queued'") == 0)
 
 
