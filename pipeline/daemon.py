@@ -16,9 +16,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from pipeline.errors import FetchError
 from pipeline.ingest.idle import IdleWatcher
+from pipeline.ingest.ownership import Heartbeat, Ownership
 from pipeline.ingest.poller import MailboxPoller
 from pipeline.outbound import sender
 from pipeline.outbound.templatecheck import check_templates
+from pipeline.process import inboundstate
 from pipeline.services import Services
 from pipeline.tracking import retrain
 
@@ -52,7 +54,8 @@ class Sender(threading.Thread):
 
     def drain_once(self) -> None:
         try:
-            sender.drain(self.env.engine, self.env.config.outbound, stop=self.env.stop)
+            sender.drain(self.env.engine, self.env.config.outbound, stop=self.env.stop,
+                         owner=self.env.instance)
         except Exception:
             if not self.failing:
                 log.exception("outbox drain failed; the rows stay queued")
@@ -61,6 +64,21 @@ class Sender(threading.Thread):
             if self.failing:
                 log.info("outbox drain works again")
             self.failing = False
+
+
+def take_back_dead(env: Services) -> None:
+    """A daemon restarting on this host resumes what its killed predecessor held (work
+    claims, outbox claims) at once, instead of after their leases; mailbox leases are taken
+    back the same way when the pollers ask for them."""
+    try:
+        claims = inboundstate.take_back_dead(env.engine, env.instance)
+        mails = sender.take_back_dead(env.engine, env.instance)
+    except Exception as exc:  # the database is away: the leases expire by themselves
+        log.warning("could not take back a dead predecessor's leases (%s)", exc)
+        return
+    if claims or mails:
+        log.info("took back from a dead predecessor: %d inbound claims, %d outbox claims",
+                 claims, mails)
 
 
 def _poll_job(poller: MailboxPoller) -> None:
@@ -89,12 +107,17 @@ class Daemon:
         self.scheduler = BackgroundScheduler(timezone=UTC, job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE})
         self.sender = Sender(env)
-        self.pollers = [MailboxPoller(env, cfg, self.sender) for cfg in env.config.mailboxes]
+        self.ownership = Ownership(env.engine, env.instance, [m.name for m in env.config.mailboxes])
+        self.heartbeat = Heartbeat(self.ownership, env.stop)
+        self.pollers = [MailboxPoller(env, cfg, self.sender, ownership=self.ownership)
+                        for cfg in env.config.mailboxes]
         self.watchers: list[IdleWatcher] = []
         self.extra_jobs = [*retrain.scheduled_jobs(env), *(extra_jobs or [])]
 
     def start(self) -> None:
         warm_up(self.env)
+        take_back_dead(self.env)
+        self.heartbeat.beat()  # counted among the daemons alive before taking mailboxes
         now = datetime.now(UTC)
         for poller in self.pollers:
             self.scheduler.add_job(_poll_job, "interval", args=[poller], id=f"poll:{poller.cfg.name}",
@@ -104,6 +127,7 @@ class Daemon:
         for func, trigger in self.extra_jobs:
             self.scheduler.add_job(func, **trigger)
         self.scheduler.start()
+        self.heartbeat.start()
         self.sender.start()
         for watcher in self.watchers:
             watcher.start()
@@ -119,6 +143,11 @@ class Daemon:
             watcher.join(timeout=5)
         for poller in self.pollers:
             poller.close()
+        self.heartbeat.join(timeout=5)
+        try:
+            self.ownership.release_all()  # the other daemons take the mailboxes over at once
+        except Exception as exc:
+            log.warning("could not release the mailbox leases (%s): they expire by themselves", exc)
         log.info("triaje daemon stopped")
 
     def run_until_signal(self) -> None:

@@ -120,6 +120,7 @@ outbox = Table(
     Column("last_error", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("sent_at", DateTime(timezone=True), nullable=True),
+    Column("claimed_by", Text, nullable=True),  # the instance whose claim next_attempt_at is
     UniqueConstraint("inbound_id", "kind", name="uq_outbox_inbound_kind"),
 )
 Index("ix_outbox_due", outbox.c.state, outbox.c.next_attempt_at)
@@ -182,4 +183,13 @@ model_events = Table(
     Column("author", Text, nullable=False),
     Column("details", Text, nullable=True),  # JSON: scores of a retrain, reason
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Named leases (migration 0007): "mailbox:<name>" is the one daemon fetching and IDLEing
+# that mailbox, "daemon:<instance>" says a daemon is alive, "leader" runs the run-once jobs.
+leases = Table(
+    "leases", metadata,
+    Column("name", Text, primary_key=True),
+    Column("owner", Text, nullable=False),  # an instance id, pipeline/instance.py
+    Column("until", DateTime(timezone=True), nullable=False),
 )

@@ -74,3 +74,22 @@ def test_kill_after_the_server_took_the_mail_resends_the_same_message(dovecot, t
     assert [d for d in deliveries if d.message_id == first.message_id][1] == first
     assert desk.scalar("select count(*) from tickets") == 1
     assert desk.scalar("select count(*) from outbox where state = 'sent'") == 2
+
+
+@pytest.mark.slow
+def test_three_daemons_on_one_mailbox_killed_at_random_lose_and_double_nothing(dovecot, tmp_path,
+                                                                            database_url):
+    """Issue 13, the CI size of item 11: three `triaje run` share one database and one
+    mailbox (one fetches it, all process), and SIGKILLs hit random daemons, each
+    restarted at once."""
+    seed = int(os.environ.get("CHAOS_SEED") or random.randrange(1_000_000))
+    report = run_crash(dovecot, tmp_path, messages=150, kills=6, seed=seed, feed_seconds=30,
+                       database_url=database_url, daemons=3)
+    print(f"\nthree daemons: {report.summary()}")
+    assert report.drained, f"not drained within the timeout: {report.summary()}"
+    assert report.appended == 150 and report.tickets == 150 and report.kills == 6
+    assert (report.lost, report.duplicated, report.acks_to_automatic) == (0, 0, 0), report.summary()
+    assert report.quarantined == 0 and report.failed_outbox == 0
+    assert report.final_exit == 0
+    if report.redelivered:
+        warnings.warn(f"re-sent {report.redelivered} mail(s) with their Message-ID", stacklevel=1)

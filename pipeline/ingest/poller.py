@@ -20,6 +20,7 @@ from pipeline.errors import FetchError, LoginRefused, TokenCommandError
 from pipeline.ingest.imapconn import NETWORK_ERRORS, ImapConnection
 from pipeline.ingest.imapsource import FetchResult, ImapFetcher
 from pipeline.ingest.maildirsource import MaildirFetcher
+from pipeline.ingest.ownership import Ownership
 from pipeline.process import runner
 from pipeline.process.runner import Summary
 from pipeline.services import Services
@@ -29,8 +30,10 @@ MAX_BACKOFF = 300.0
 
 
 class MailboxPoller:
-    def __init__(self, env: Services, cfg: MailboxConfig, after=None, once: bool = False) -> None:
+    def __init__(self, env: Services, cfg: MailboxConfig, after=None, once: bool = False,
+                 ownership: Ownership | None = None) -> None:
         self.env, self.cfg, self.after, self.once = env, cfg, after, once
+        self.ownership = ownership  # the daemon's mailbox leases; None: fetch regardless
         self.conn: ImapConnection | None = None
         self.lock = threading.Lock()
         self.failures = 0
@@ -43,6 +46,8 @@ class MailboxPoller:
                 raise FetchError(f"mailbox {self.cfg.name}: waiting before reconnecting")
             try:
                 summary = runner.process_pending(self.env, self.cfg.name)
+                if not self._may_fetch_now():
+                    return summary  # another daemon fetches this mailbox
                 result = self._fetch(summary)
             except (FetchError, TokenCommandError, *NETWORK_ERRORS) as exc:
                 # a token command failing now (identity provider down) is an outage like
@@ -56,6 +61,16 @@ class MailboxPoller:
             summary.fetched += result.fetched
             summary.duplicates += result.duplicates
             return summary
+
+    def _may_fetch_now(self) -> bool:
+        if self.ownership is not None and not self.ownership.take(self.cfg.name):
+            self.close_connection()
+            return False
+        return True
+
+    def owns(self) -> bool:
+        """May this daemon IDLE on the mailbox (it holds its lease)?"""
+        return self.ownership is None or self.ownership.owns(self.cfg.name)
 
     def _about(self, exc: BaseException) -> str:
         """The error as one line that names the mailbox once."""

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, and_, or_, select, update
 
+from pipeline import instance
 from pipeline.db import utcnow
 from pipeline.schema import FETCHED, PROCESSING, QUARANTINED, inbound
 
@@ -76,9 +77,12 @@ def release(engine: Engine, owner: str, ids: list[int]) -> int:
             .values(state=FETCHED, claimed_by=None, lease_until=None)).rowcount
 
 
-def expire_owners(engine: Engine, owners: Iterable[str]) -> int:
-    """Make the claims of dead owners claimable now (pipeline/instance.py decides who)."""
-    owners = list(owners)
+def take_back_dead(engine: Engine, me: str) -> int:
+    """Claims of a dead predecessor on this host are claimable now, not after the lease."""
+    with engine.connect() as conn:
+        owners = set(conn.execute(select(inbound.c.claimed_by).distinct().where(
+            inbound.c.state == PROCESSING)).scalars())
+    owners = [o for o in owners if instance.is_dead(o, me)]
     if not owners:
         return 0
     with engine.begin() as conn:
