@@ -193,3 +193,13 @@ leases = Table(
     Column("owner", Text, nullable=False),  # an instance id, pipeline/instance.py
     Column("until", DateTime(timezone=True), nullable=False),
 )
+
+# The server accepted these outbox rows (the 250) and they may not be marked sent yet:
+# written in its own short transaction right after the 250, applied before the next
+# drain claims anything (pipeline/outbound/sentjournal.py; a file beside SQLite instead).
+sent_journal = Table(
+    "sent_journal", metadata,
+    Column("outbox_id", Integer, primary_key=True),
+    Column("message_id", Text, nullable=False),
+    Column("accepted_at", DateTime(timezone=True), nullable=False),
+)

@@ -25,7 +25,7 @@ from pipeline.db import as_utc, utcnow
 from pipeline.outbound.compose import compose
 from pipeline.outbound.emlfiles import FileTransport
 from pipeline.outbound.materialise import load_planned
-from pipeline.outbound.sentjournal import SentJournal
+from pipeline.outbound.sentjournal import SentJournal, TableJournal
 from pipeline.outbound.smtpsend import SendFailure, SmtpTransport, describe
 from pipeline.schema import outbox
 
@@ -107,7 +107,7 @@ def drain(engine: Engine, outbound_cfg: OutboundConfig, now: datetime | None = N
 @dataclass(frozen=True)
 class _Sending:
     transport: Transport
-    journal: SentJournal
+    journal: SentJournal | TableJournal
     owner: str | None = None  # the instance id the claims name (pipeline/instance.py)
 
 
