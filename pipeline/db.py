@@ -67,10 +67,17 @@ def _alembic_config() -> AlembicConfig:
     return cfg
 
 
+MIGRATION_LOCK = 0x7472696A  # "trij": the advisory lock key of migrations on PostgreSQL
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to head; safe to call at every start."""
+    """Bring the schema to head; safe to call at every start, by several daemons at once:
+    on PostgreSQL the upgrade runs under a transaction-level advisory lock (the second
+    daemon waits, then finds the schema at head); on SQLite BEGIN IMMEDIATE serialises."""
     cfg = _alembic_config()
     with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")
 

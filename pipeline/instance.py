@@ -13,21 +13,25 @@ import socket
 import uuid
 
 HOST = socket.gethostname()
+_LOCAL: set[str] = set()  # the ids handed out in this process (tests run several)
 
 
 def new_id() -> str:
-    return f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    made = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    _LOCAL.add(made)
+    return made
 
 
 def is_dead(owner: str | None, me: str) -> bool:
     """True only when `owner` surely died: same host, and its process is gone (or its pid
-    is now ours under another token). Another host's owner is left to its lease."""
+    is ours but the id is not from this process: a restart that got the same pid, as a
+    container's first process does). Another host's owner is left to its lease."""
     parts = (owner or "").rsplit(":", 2)
     if owner == me or len(parts) != 3 or parts[0] != HOST or not parts[1].isdigit():
         return False
     pid = int(parts[1])
     if pid == os.getpid():
-        return True
+        return owner not in _LOCAL
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

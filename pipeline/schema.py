@@ -203,3 +203,12 @@ sent_journal = Table(
     Column("message_id", Text, nullable=False),
     Column("accepted_at", DateTime(timezone=True), nullable=False),
 )
+
+# Values every daemon must see alike (migration 0009): "model.current" is the model version
+# in service, so a promotion or rollback reaches every daemon, whichever host ran it.
+settings = Table(
+    "settings", metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

@@ -23,7 +23,7 @@ from pipeline import leases
 
 log = logging.getLogger("triaje.ownership")
 HEARTBEAT_SECONDS = 10.0
-MAILBOX, DAEMON = "mailbox:", "daemon:"
+MAILBOX, DAEMON, LEADER = "mailbox:", "daemon:", "leader"
 
 
 class Ownership:
@@ -56,6 +56,8 @@ class Ownership:
 
     def heartbeat(self) -> None:
         leases.acquire(self.engine, DAEMON + self.owner, self.owner)
+        if leases.holder(self.engine, LEADER) == self.owner:  # keep leading while alive
+            leases.acquire(self.engine, LEADER, self.owner)
         for mailbox in sorted(self.held):
             self.take(mailbox)
         with self.lock:
@@ -70,6 +72,7 @@ class Ownership:
             for mailbox in self.held:
                 leases.release(self.engine, MAILBOX + mailbox, self.owner)
             leases.release(self.engine, DAEMON + self.owner, self.owner)
+            leases.release(self.engine, LEADER, self.owner)
             self.held.clear()
 
 
