@@ -21,6 +21,7 @@ from pipeline.ingest.poller import MailboxPoller
 from pipeline.outbound import sender
 from pipeline.outbound.templatecheck import check_templates
 from pipeline.process import inboundstate
+from pipeline.process import workers as processworkers
 from pipeline.services import Services
 from pipeline.tracking import retrain
 
@@ -102,14 +103,21 @@ def warm_up(env: Services) -> None:
 
 
 class Daemon:
-    def __init__(self, env: Services, extra_jobs: list[tuple[Callable, dict]] | None = None) -> None:
+    def __init__(self, env: Services, extra_jobs: list[tuple[Callable, dict]] | None = None,
+                 workers: int = 1, config_path: str | None = None, verbose: int = 0) -> None:
+        """`workers` > 1 (with the config's path, which the worker processes read): fetch
+        here, process in that many worker processes; 1: process in the fetching thread."""
         self.env = env
+        self.worker_count = workers if workers > 1 and config_path else 1
+        self.config_path, self.verbose = config_path, verbose
+        self.workers: list = []
         self.scheduler = BackgroundScheduler(timezone=UTC, job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE})
         self.sender = Sender(env)
         self.ownership = Ownership(env.engine, env.instance, [m.name for m in env.config.mailboxes])
         self.heartbeat = Heartbeat(self.ownership, env.stop)
-        self.pollers = [MailboxPoller(env, cfg, self.sender, ownership=self.ownership)
+        self.pollers = [MailboxPoller(env, cfg, self.sender, ownership=self.ownership,
+                                      process=self.worker_count == 1)
                         for cfg in env.config.mailboxes]
         self.watchers: list[IdleWatcher] = []
         self.extra_jobs = [*retrain.scheduled_jobs(env), *(extra_jobs or [])]
@@ -126,13 +134,15 @@ class Daemon:
                 self.watchers.append(IdleWatcher(poller))
         for func, trigger in self.extra_jobs:
             self.scheduler.add_job(func, **trigger)
+        if self.worker_count > 1:
+            self.workers = processworkers.start(self.config_path, self.verbose, self.worker_count)
         self.scheduler.start()
         self.heartbeat.start()
         self.sender.start()
         for watcher in self.watchers:
             watcher.start()
-        log.info("triaje daemon running: %d mailboxes, %d IDLE watchers", len(self.pollers),
-                 len(self.watchers))
+        log.info("triaje daemon running: %d mailboxes, %d IDLE watchers, %d processing workers",
+                 len(self.pollers), len(self.watchers), self.worker_count)
 
     def stop(self) -> None:
         self.env.stop.set()
@@ -143,6 +153,7 @@ class Daemon:
             watcher.join(timeout=5)
         for poller in self.pollers:
             poller.close()
+        processworkers.stop(self.workers)  # each finishes the batch in hand
         self.heartbeat.join(timeout=5)
         try:
             self.ownership.release_all()  # the other daemons take the mailboxes over at once

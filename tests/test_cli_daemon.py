@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from pathlib import Path
 
 import pytest
 from conftest import make_mail
@@ -87,3 +88,48 @@ def _tickets(url: str) -> int:
             return conn.execute(text("select count(*) from tickets")).scalar_one()
     except DBAPIError:  # no database file or no tables yet: the daemon is still migrating
         return 0
+
+
+def test_run_with_workers_processes_in_worker_processes_that_die_with_it(deskbox, tmp_path,
+                                                                         monkeypatch):
+    """`[daemon] workers = 2`: the daemon fetches, two worker processes claim and process;
+    a SIGKILLed daemon leaves no worker behind."""
+    from chaos.harness import _children, to_toml, wait_until
+
+    cfg = {**deskbox.config(tmp_path, monkeypatch, idle=True), "daemon": {"workers": 2}}
+    path = tmp_path / "triaje.toml"
+    path.write_text(to_toml(cfg))
+    log = tmp_path / "daemon.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "--config", str(path), "run"],
+                                env={**os.environ, "TRIAJE_TEST_PW": deskbox.password},
+                                stdout=out, stderr=out)
+    try:
+        assert wait_until(lambda: b"2 processing workers" in log.read_bytes(), 30)
+        workers = set(_children(proc.pid))
+        for i in range(40):
+            deskbox.append(make_mail(subject=f"trabajo {i}", sender=f"u{i}@example.com"))
+        assert wait_until(lambda: _tickets(deskbox.database_url) == 40, 60)
+        owners = _owner_pids(deskbox.database_url)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        orphans_gone = wait_until(lambda: not any(_alive(pid) for pid in workers), 10)
+    finally:
+        proc.kill()
+    assert len(workers) == 2 and owners and owners <= workers, (workers, owners)
+    assert orphans_gone
+
+
+def _owner_pids(url: str) -> set[int]:
+    engine = create_engine(url, poolclass=NullPool)
+    with engine.connect() as conn:
+        owners = conn.execute(text("select distinct claimed_by from inbound")).scalars()
+        return {int(owner.rsplit(":", 2)[1]) for owner in owners if owner}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"

@@ -81,6 +81,11 @@ class ClassifierConfig:
 
 
 @dataclass(frozen=True)
+class DaemonConfig:
+    workers: int | None = None  # processing workers of `triaje run`; None: one per core
+
+
+@dataclass(frozen=True)
 class Config:
     database_url: str
     mailboxes: tuple[MailboxConfig, ...]
@@ -91,6 +96,7 @@ class Config:
     source: str | None = None
     tracking: config_tracking.TrackingConfig = field(
         default_factory=config_tracking.TrackingConfig)
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
 
     def mailbox(self, name: str) -> MailboxConfig:
         for mailbox in self.mailboxes:
@@ -128,8 +134,10 @@ def from_dict(data: dict, source: str | None = None, base: Path | None = None) -
     classifier = build(root.table("classifier"), _classifier)
     outbound = _with_desk(config_outbound.from_root(root), desk)
     tracking = config_tracking.from_root(root)
+    daemon = build(root.table("daemon"), _daemon)
     root.finish()
-    return Config(database, mailboxes, desk, classifier, outbound, source, tracking=tracking)
+    return Config(database, mailboxes, desk, classifier, outbound, source, tracking=tracking,
+                  daemon=daemon)
 
 
 def _with_desk(outbound: config_outbound.OutboundConfig,
@@ -177,6 +185,10 @@ def _classifier(t: Table) -> ClassifierConfig:
         models_dir=t.str("models_dir", d.models_dir),
         target_precision=t.float("target_precision", d.target_precision, 0.5, 1.0),
     )
+
+
+def _daemon(t: Table) -> DaemonConfig:
+    return DaemonConfig(workers=t.int("workers", None, minimum=1))
 
 
 def _check_unique_names(mailboxes: tuple[MailboxConfig, ...], source: str | None) -> None:

@@ -31,9 +31,10 @@ MAX_BACKOFF = 300.0
 
 class MailboxPoller:
     def __init__(self, env: Services, cfg: MailboxConfig, after=None, once: bool = False,
-                 ownership: Ownership | None = None) -> None:
+                 ownership: Ownership | None = None, process: bool = True) -> None:
         self.env, self.cfg, self.after, self.once = env, cfg, after, once
         self.ownership = ownership  # the daemon's mailbox leases; None: fetch regardless
+        self.process = process  # False: processing workers (process/workers.py) claim the mail
         self.conn: ImapConnection | None = None
         self.lock = threading.Lock()
         self.failures = 0
@@ -45,7 +46,7 @@ class MailboxPoller:
             if not force and time.monotonic() < self.retry_at:
                 raise FetchError(f"mailbox {self.cfg.name}: waiting before reconnecting")
             try:
-                summary = runner.process_pending(self.env, self.cfg.name)
+                summary = runner.process_pending(self.env, self.cfg.name) if self.process else Summary()
                 if not self._may_fetch_now():
                     return summary  # another daemon fetches this mailbox
                 result = self._fetch(summary)
@@ -84,7 +85,8 @@ class MailboxPoller:
 
     def _fetch(self, summary: Summary) -> FetchResult:
         def batch_done(ids: list[int]) -> None:
-            runner.process_ids(self.env, ids, summary)
+            if self.process:
+                runner.process_ids(self.env, ids, summary)
             self.after_poll()  # the daemon's sender starts on this batch's mail now
 
         if self.cfg.is_maildir:
