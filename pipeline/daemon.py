@@ -36,9 +36,9 @@ class Sender(threading.Thread):
     rest is still being processed, instead of after the whole poll cycle; a wake-up during
     a drain is kept and causes one more drain."""
 
-    def __init__(self, env: Services) -> None:
+    def __init__(self, env: Services, interval: float = DRAIN_INTERVAL) -> None:
         super().__init__(name="outbox", daemon=True)
-        self.env = env
+        self.env, self.interval = env, interval
         self.wakeup = threading.Event()
         self.wakeup.set()  # rows queued before a restart go out at once
         self.failing = False  # log a failing drain once per episode, not every 15 s
@@ -48,7 +48,7 @@ class Sender(threading.Thread):
 
     def run(self) -> None:
         while not self.env.stop.is_set():
-            self.wakeup.wait(DRAIN_INTERVAL)
+            self.wakeup.wait(self.interval)
             self.wakeup.clear()
             if not self.env.stop.is_set():
                 self.drain_once()
@@ -113,7 +113,8 @@ class Daemon:
         self.workers: list = []
         self.scheduler = BackgroundScheduler(timezone=UTC, job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE})
-        self.sender = Sender(env)
+        self.sender = Sender(env, processworkers.WORKER_DRAIN_INTERVAL if self.worker_count > 1
+                             else DRAIN_INTERVAL)
         self.ownership = Ownership(env.engine, env.instance, [m.name for m in env.config.mailboxes])
         self.heartbeat = Heartbeat(self.ownership, env.stop)
         self.pollers = [MailboxPoller(env, cfg, self.sender, ownership=self.ownership,

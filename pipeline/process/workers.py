@@ -3,8 +3,10 @@
 Fetching stays in the daemon (one connection per mailbox it holds); with more than one
 worker it only commits raw bytes, and the workers, each a process of its own with its own
 engine and model (processing is CPU-bound, so threads would share one core), claim
-batches of stored mail (inboundstate.claim: SKIP LOCKED on PostgreSQL), process them and
-drain the outbox they filled. Several machines running `triaje run` against one
+batches of stored mail (inboundstate.claim: SKIP LOCKED on PostgreSQL) and process them;
+the daemon's sender, which then looks for due mail every WORKER_DRAIN_INTERVAL, sends
+what they queued (one sender per daemon: an outage is logged once, not once a worker).
+Several machines running `triaje run` against one
 PostgreSQL share the work the same way, since a claim is all a worker needs.
 
 A worker dies with its daemon (PR_SET_PDEATHSIG on Linux, and a check of its parent), so
@@ -21,13 +23,13 @@ import signal
 import subprocess
 import sys
 
-from pipeline.outbound import sender
 from pipeline.process import runner
 from pipeline.services import Services
 
 log = logging.getLogger("triaje.workers")
 CLAIM = 50  # a worker's batch: small enough that a burst is shared between workers
 IDLE_WAIT = 0.2  # seconds between two looks for work when none was waiting
+WORKER_DRAIN_INTERVAL = 0.5  # the daemon's sender, when workers fill the outbox
 PR_SET_PDEATHSIG = 1
 
 
@@ -69,7 +71,3 @@ def loop(env: Services, parent: int) -> None:
             env.stop.wait(IDLE_WAIT)
             continue
         runner.process_claimed(env, ids, summary)
-        try:
-            sender.drain(env.engine, env.config.outbound, stop=env.stop, owner=env.instance)
-        except Exception:  # the daemon's sender retries; processing goes on
-            log.exception("worker: outbox drain failed; the rows stay queued")
