@@ -16,10 +16,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from pipeline.errors import FetchError
 from pipeline.ingest.idle import IdleWatcher
+from pipeline.ingest.ownership import Heartbeat, Ownership
 from pipeline.ingest.poller import MailboxPoller
 from pipeline.monitor.server import MonitorServer
 from pipeline.outbound import sender
 from pipeline.outbound.templatecheck import check_templates
+from pipeline.process import inboundstate
+from pipeline.process import workers as processworkers
 from pipeline.services import Services
 from pipeline.tracking import retrain
 
@@ -34,9 +37,9 @@ class Sender(threading.Thread):
     rest is still being processed, instead of after the whole poll cycle; a wake-up during
     a drain is kept and causes one more drain."""
 
-    def __init__(self, env: Services) -> None:
+    def __init__(self, env: Services, interval: float = DRAIN_INTERVAL) -> None:
         super().__init__(name="outbox", daemon=True)
-        self.env = env
+        self.env, self.interval = env, interval
         self.wakeup = threading.Event()
         self.wakeup.set()  # rows queued before a restart go out at once
         self.failing = False  # log a failing drain once per episode, not every 15 s
@@ -46,14 +49,15 @@ class Sender(threading.Thread):
 
     def run(self) -> None:
         while not self.env.stop.is_set():
-            self.wakeup.wait(DRAIN_INTERVAL)
+            self.wakeup.wait(self.interval)
             self.wakeup.clear()
             if not self.env.stop.is_set():
                 self.drain_once()
 
     def drain_once(self) -> None:
         try:
-            sender.drain(self.env.engine, self.env.config.outbound, stop=self.env.stop)
+            sender.drain(self.env.engine, self.env.config.outbound, stop=self.env.stop,
+                         owner=self.env.instance)
         except Exception:
             if not self.failing:
                 log.exception("outbox drain failed; the rows stay queued")
@@ -62,6 +66,21 @@ class Sender(threading.Thread):
             if self.failing:
                 log.info("outbox drain works again")
             self.failing = False
+
+
+def take_back_dead(env: Services) -> None:
+    """A daemon restarting on this host resumes what its killed predecessor held (work
+    claims, outbox claims) at once, instead of after their leases; mailbox leases are taken
+    back the same way when the pollers ask for them."""
+    try:
+        claims = inboundstate.take_back_dead(env.engine, env.instance)
+        mails = sender.take_back_dead(env.engine, env.instance)
+    except Exception as exc:  # the database is away: the leases expire by themselves
+        log.warning("could not take back a dead predecessor's leases (%s)", exc)
+        return
+    if claims or mails:
+        log.info("took back from a dead predecessor: %d inbound claims, %d outbox claims",
+                 claims, mails)
 
 
 def _poll_job(poller: MailboxPoller) -> None:
@@ -85,12 +104,23 @@ def warm_up(env: Services) -> None:
 
 
 class Daemon:
-    def __init__(self, env: Services, extra_jobs: list[tuple[Callable, dict]] | None = None) -> None:
+    def __init__(self, env: Services, extra_jobs: list[tuple[Callable, dict]] | None = None,
+                 workers: int = 1, config_path: str | None = None, verbose: int = 0) -> None:
+        """`workers` > 1 (with the config's path, which the worker processes read): fetch
+        here, process in that many worker processes; 1: process in the fetching thread."""
         self.env = env
+        self.worker_count = workers if workers > 1 and config_path else 1
+        self.config_path, self.verbose = config_path, verbose
+        self.workers: list = []
         self.scheduler = BackgroundScheduler(timezone=UTC, job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE})
-        self.sender = Sender(env)
-        self.pollers = [MailboxPoller(env, cfg, self.sender) for cfg in env.config.mailboxes]
+        self.sender = Sender(env, processworkers.WORKER_DRAIN_INTERVAL if self.worker_count > 1
+                             else DRAIN_INTERVAL)
+        self.ownership = Ownership(env.engine, env.instance, [m.name for m in env.config.mailboxes])
+        self.heartbeat = Heartbeat(self.ownership, env.stop)
+        self.pollers = [MailboxPoller(env, cfg, self.sender, ownership=self.ownership,
+                                      process=self.worker_count == 1)
+                        for cfg in env.config.mailboxes]
         self.watchers: list[IdleWatcher] = []
         self.extra_jobs = [*retrain.scheduled_jobs(env), *(extra_jobs or [])]
         self.monitor = MonitorServer(env.engine, env.config) if env.config.metrics.listen else None
@@ -99,6 +129,8 @@ class Daemon:
         warm_up(self.env)
         if self.monitor is not None:
             self.monitor.start()
+        take_back_dead(self.env)
+        self.heartbeat.beat()  # counted among the daemons alive before taking mailboxes
         now = datetime.now(UTC)
         for poller in self.pollers:
             self.scheduler.add_job(_poll_job, "interval", args=[poller], id=f"poll:{poller.cfg.name}",
@@ -107,12 +139,15 @@ class Daemon:
                 self.watchers.append(IdleWatcher(poller))
         for func, trigger in self.extra_jobs:
             self.scheduler.add_job(func, **trigger)
+        if self.worker_count > 1:
+            self.workers = processworkers.start(self.config_path, self.verbose, self.worker_count)
         self.scheduler.start()
+        self.heartbeat.start()
         self.sender.start()
         for watcher in self.watchers:
             watcher.start()
-        log.info("triaje daemon running: %d mailboxes, %d IDLE watchers", len(self.pollers),
-                 len(self.watchers))
+        log.info("triaje daemon running: %d mailboxes, %d IDLE watchers, %d processing workers",
+                 len(self.pollers), len(self.watchers), self.worker_count)
 
     def stop(self) -> None:
         self.env.stop.set()
@@ -125,6 +160,12 @@ class Daemon:
             poller.close()
         if self.monitor is not None:
             self.monitor.stop()
+        processworkers.stop(self.workers)  # each finishes the batch in hand
+        self.heartbeat.join(timeout=5)
+        try:
+            self.ownership.release_all()  # the other daemons take the mailboxes over at once
+        except Exception as exc:
+            log.warning("could not release the mailbox leases (%s): they expire by themselves", exc)
         log.info("triaje daemon stopped")
 
     def run_until_signal(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from importlib.resources import files
 
@@ -10,6 +11,18 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event
 
 SQLITE_BUSY_MS = 30_000
+INDEX_BYTES = 1000  # a PostgreSQL B-tree entry holds about 2,700 bytes; RFC 5322 lines 998
+
+
+def fit_index(value: str) -> str:
+    """Indexed text from outside, bounded: kept whole when it fits, else a prefix and the
+    hash of the whole, so two long values still differ and the same value maps the same."""
+    data = value.encode("utf-8", "surrogateescape")
+    if len(data) <= INDEX_BYTES:
+        return value
+    digest = hashlib.sha256(data).hexdigest()
+    head = data[:INDEX_BYTES - 80].decode("utf-8", "ignore")
+    return f"{head}~sha256:{digest}"
 
 
 def utcnow() -> datetime:
@@ -54,10 +67,17 @@ def _alembic_config() -> AlembicConfig:
     return cfg
 
 
+MIGRATION_LOCK = 0x7472696A  # "trij": the advisory lock key of migrations on PostgreSQL
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to head; safe to call at every start."""
+    """Bring the schema to head; safe to call at every start, by several daemons at once:
+    on PostgreSQL the upgrade runs under a transaction-level advisory lock (the second
+    daemon waits, then finds the schema at head); on SQLite BEGIN IMMEDIATE serialises."""
     cfg = _alembic_config()
     with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")
 

@@ -64,3 +64,11 @@ class ModelError(TriajeError):
 
 class DataError(TriajeError):
     """A training or label file is malformed; the message names the row."""
+
+
+class ClaimLost(TriajeError):
+    """A worker's claim on an inbound row ran out and another worker took it: this one's
+    writes for that row are rolled back, and the row is left to the other."""
+
+    def __init__(self, inbound_id: int) -> None:
+        super().__init__(f"inbound {inbound_id}: claim lost to another worker")

@@ -1,6 +1,15 @@
-"""Tables, in SQLAlchemy Core. Changes go through a migration in pipeline/migrations."""
+"""Tables, in SQLAlchemy Core. Changes go through a migration in pipeline/migrations.
+
+Types fit both engines (migration 0005): IMAP UIDs and UIDVALIDITY are unsigned 32-bit,
+so BigInteger (PostgreSQL's integer is signed 32-bit); a value that comes from outside
+(mail headers, config, imports) is Text, since SQLite ignores a length and PostgreSQL
+refuses a value past it. String(n) is left only for our own code words (states, kinds,
+stage and head names). Indexed text is bounded in code first (`db.fit_index`): a
+PostgreSQL B-tree entry holds at most about 2,700 bytes.
+"""
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -18,25 +27,26 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
-# inbound.state: stored, not yet processed / registered as a ticket / a stage failed
-FETCHED, PROCESSED, QUARANTINED = "fetched", "processed", "quarantined"
+# inbound.state: stored, not yet processed / claimed by a worker (claimed_by, lease_until) /
+# registered as a ticket / a stage failed
+FETCHED, PROCESSING, PROCESSED, QUARANTINED = "fetched", "processing", "processed", "quarantined"
 
 mailbox_state = Table(
     "mailbox_state", metadata,
-    Column("mailbox", String(200), primary_key=True),
-    Column("folder", String(500), primary_key=True),
-    Column("uidvalidity", Integer, nullable=False),
-    Column("last_uid", Integer, nullable=False),
+    Column("mailbox", Text, primary_key=True),
+    Column("folder", Text, primary_key=True),
+    Column("uidvalidity", BigInteger, nullable=False),
+    Column("last_uid", BigInteger, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
 tickets = Table(
     "tickets", metadata,
     Column("id", Integer, primary_key=True),
-    Column("ref", String(40), nullable=False, unique=True),
-    Column("mailbox", String(200), nullable=False),
+    Column("ref", Text, nullable=False, unique=True),
+    Column("mailbox", Text, nullable=False),
     Column("subject", Text, nullable=False),
-    Column("requester", String(320), nullable=False),
+    Column("requester", Text, nullable=False),
     Column("language", String(8), nullable=False),
     Column("status", String(20), nullable=False, default="open"),
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -46,16 +56,16 @@ tickets = Table(
 inbound = Table(
     "inbound", metadata,
     Column("id", Integer, primary_key=True),
-    Column("mailbox", String(200), nullable=False),
-    Column("folder", String(500), nullable=False),
-    Column("uidvalidity", Integer, nullable=True),
-    Column("uid", Integer, nullable=True),
-    Column("source_key", String(500), nullable=True),
-    Column("dedupe_key", String(1000), nullable=False, unique=True),
-    Column("message_id", String(1000), nullable=True),
+    Column("mailbox", Text, nullable=False),
+    Column("folder", Text, nullable=False),
+    Column("uidvalidity", BigInteger, nullable=True),
+    Column("uid", BigInteger, nullable=True),
+    Column("source_key", Text, nullable=True),
+    Column("dedupe_key", Text, nullable=False, unique=True),
+    Column("message_id", Text, nullable=True),
     Column("raw", LargeBinary, nullable=False),
     Column("size", Integer, nullable=False),
-    Column("state", String(20), nullable=False),  # fetched | processed | quarantined
+    Column("state", String(20), nullable=False),  # fetched | processing | processed | quarantined
     Column("stage", String(40), nullable=True),
     Column("reason", Text, nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
@@ -65,12 +75,14 @@ inbound = Table(
     Column("ticket_id", Integer, ForeignKey("tickets.id"), nullable=True),
     Column("is_followup", Boolean, nullable=True),
     Column("automatic", Boolean, nullable=True),
-    Column("auto_reason", String(200), nullable=True),
-    Column("sender", String(320), nullable=True),
+    Column("auto_reason", Text, nullable=True),
+    Column("sender", Text, nullable=True),
     Column("subject", Text, nullable=True),
     Column("language", String(8), nullable=True),
     Column("body_text", Text, nullable=True),
     Column("notes", Text, nullable=True),
+    Column("claimed_by", Text, nullable=True),  # the instance (pipeline/instance.py) processing it
+    Column("lease_until", DateTime(timezone=True), nullable=True),  # then anyone may take it
 )
 Index("ix_inbound_state", inbound.c.state)
 Index("ix_inbound_message_id", inbound.c.message_id)
@@ -83,10 +95,10 @@ predictions = Table(
     Column("id", Integer, primary_key=True),
     Column("inbound_id", Integer, ForeignKey("inbound.id"), nullable=False),
     Column("head", String(40), nullable=False),
-    Column("label", String(100), nullable=False),
+    Column("label", Text, nullable=False),
     Column("confidence", Float, nullable=False),
     Column("needs_review", Boolean, nullable=False),
-    Column("model_version", String(100), nullable=False),
+    Column("model_version", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("inbound_id", "head", "model_version", name="uq_prediction"),
 )
@@ -98,7 +110,7 @@ outbox = Table(
     Column("inbound_id", Integer, ForeignKey("inbound.id"), nullable=True),
     Column("kind", String(20), nullable=False),  # ack | route | triage | forward | followup
     Column("recipients", Text, nullable=False),  # comma-separated envelope recipients
-    Column("message_id", String(1000), nullable=False, unique=True),
+    Column("message_id", Text, nullable=False, unique=True),
     Column("raw", LargeBinary, nullable=True),  # the exact bytes handed to SMTP; NULL until
     # the sender renders a planned mail (pipeline/deferred.py) before its first attempt
     Column("plan", Text, nullable=True),  # JSON decision a planned mail is rendered from
@@ -108,6 +120,7 @@ outbox = Table(
     Column("last_error", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("sent_at", DateTime(timezone=True), nullable=True),
+    Column("claimed_by", Text, nullable=True),  # the instance whose claim next_attempt_at is
     UniqueConstraint("inbound_id", "kind", name="uq_outbox_inbound_kind"),
 )
 Index("ix_outbox_due", outbox.c.state, outbox.c.next_attempt_at)
@@ -120,9 +133,9 @@ labels = Table(
     Column("id", Integer, primary_key=True),
     Column("inbound_id", Integer, ForeignKey("inbound.id"), nullable=False),
     Column("head", String(40), nullable=False),
-    Column("label", String(100), nullable=False),
+    Column("label", Text, nullable=False),
     Column("source", String(20), nullable=False),  # email | review | import
-    Column("author", String(320), nullable=False),
+    Column("author", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("origin_inbound_id", Integer, ForeignKey("inbound.id"), nullable=True),  # the mail
 )
@@ -133,7 +146,7 @@ correction_mails = Table(
     Column("inbound_id", Integer, ForeignKey("inbound.id"), primary_key=True),
     Column("ticket_id", Integer, ForeignKey("tickets.id"), nullable=False),
     Column("target_inbound_id", Integer, ForeignKey("inbound.id"), nullable=True),
-    Column("author", String(320), nullable=False),
+    Column("author", Text, nullable=False),
     Column("applied", Text, nullable=False),  # "type=incident queue=network"
     Column("unknown", Text, nullable=False),  # "priority=altísima"
     Column("rerouted_to", Text, nullable=True),
@@ -155,8 +168,8 @@ review_log = Table(
     Column("inbound_id", Integer, ForeignKey("inbound.id"), nullable=False),
     Column("head", String(40), nullable=False),
     Column("decision", String(20), nullable=False),  # accept | correct | skip
-    Column("label", String(100), nullable=True),
-    Column("author", String(320), nullable=False),
+    Column("label", Text, nullable=True),
+    Column("author", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 Index("ix_review_log_message_head", review_log.c.inbound_id, review_log.c.head)
@@ -165,14 +178,42 @@ model_events = Table(
     "model_events", metadata,
     Column("id", Integer, primary_key=True),
     Column("action", String(20), nullable=False),  # promote | rollback | retrain
-    Column("version", String(100), nullable=True),  # the version in service afterwards
-    Column("previous", String(100), nullable=True),
-    Column("author", String(320), nullable=False),
+    Column("version", Text, nullable=True),  # the version in service afterwards
+    Column("previous", Text, nullable=True),
+    Column("author", Text, nullable=False),
     Column("details", Text, nullable=True),  # JSON: scores of a retrain, reason
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
-# The web desk (migration 0005): its users and their server-side sessions.
+# Named leases (migration 0007): "mailbox:<name>" is the one daemon fetching and IDLEing
+# that mailbox, "daemon:<instance>" says a daemon is alive, "leader" runs the run-once jobs.
+leases = Table(
+    "leases", metadata,
+    Column("name", Text, primary_key=True),
+    Column("owner", Text, nullable=False),  # an instance id, pipeline/instance.py
+    Column("until", DateTime(timezone=True), nullable=False),
+)
+
+# The server accepted these outbox rows (the 250) and they may not be marked sent yet:
+# written in its own short transaction right after the 250, applied before the next
+# drain claims anything (pipeline/outbound/sentjournal.py; a file beside SQLite instead).
+sent_journal = Table(
+    "sent_journal", metadata,
+    Column("outbox_id", Integer, primary_key=True),
+    Column("message_id", Text, nullable=False),
+    Column("accepted_at", DateTime(timezone=True), nullable=False),
+)
+
+# Values every daemon must see alike (migration 0009): "model.current" is the model version
+# in service, so a promotion or rollback reaches every daemon, whichever host ran it.
+settings = Table(
+    "settings", metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# The web desk (migration 0010): its users and their server-side sessions.
 
 users = Table(
     "users", metadata,

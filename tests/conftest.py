@@ -1,8 +1,15 @@
-"""Shared fixtures: a real Dovecot for the session, a fresh desk mailbox per test."""
+"""Shared fixtures: a real Dovecot for the session, a fresh desk mailbox per test, and the
+database each test uses.
+
+TRIAJE_TEST_DATABASE=postgresql (tests/run.sh sets it for its second pass) gives every test
+that asks for `database_url` a fresh database in a PostgreSQL cluster of the session's own;
+otherwise it is a SQLite file in the test's tmp_path.
+"""
 
 from __future__ import annotations
 
 import itertools
+import os
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,6 +25,34 @@ sys.path.insert(0, str(Path(__file__).parent))
 from dovecot import Dovecot
 
 _counter = itertools.count(1)
+ENGINE = os.environ.get("TRIAJE_TEST_DATABASE", "sqlite")
+if ENGINE not in ("sqlite", "postgresql"):
+    raise RuntimeError(f"TRIAJE_TEST_DATABASE={ENGINE!r}: use sqlite or postgresql")
+
+
+def pytest_report_header() -> str:
+    return f"database engine: {ENGINE} (TRIAJE_TEST_DATABASE)"
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    from postgres import Postgres
+
+    server = Postgres().start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def database_url(request, tmp_path) -> Iterator[str]:
+    """A fresh, empty database for this test, on the engine of this run."""
+    if ENGINE == "sqlite":
+        yield f"sqlite:///{tmp_path / 'triaje.db'}"
+        return
+    server = request.getfixturevalue("postgres")
+    url = server.create_database()
+    yield url
+    server.drop_database(url)
 
 
 @pytest.fixture(scope="session")
@@ -45,8 +80,8 @@ def make_mail(subject: str = "La impresora no imprime", body: str = "Hola, no im
 class DeskBox:
     """A fresh Dovecot user for one test, with helpers to put mail in it."""
 
-    def __init__(self, server: Dovecot, user: str) -> None:
-        self.server, self.user = server, user
+    def __init__(self, server: Dovecot, user: str, database_url: str | None = None) -> None:
+        self.server, self.user, self.database_url = server, user, database_url
         self.password = server.add_user(user)
 
     def client(self) -> IMAPClient:
@@ -75,11 +110,12 @@ class DeskBox:
         box = {"name": "desk", "url": f"imap://{self.user}@127.0.0.1:{self.server.imap_port}/INBOX",
                "password_env": "TRIAJE_TEST_PW", "start": "all", "idle": False,
                "poll_interval": 60, **mailbox}
-        return {"database": {"url": f"sqlite:///{tmp_path / 'triaje.db'}"}, "mailboxes": [box],
+        url = self.database_url or f"sqlite:///{tmp_path / 'triaje.db'}"
+        return {"database": {"url": url}, "mailboxes": [box],
                 "desk": {"addresses": ["desk@example.org"]},
                 "classifier": {"models_dir": str(tmp_path / "models")}}
 
 
 @pytest.fixture
-def deskbox(dovecot: Dovecot) -> DeskBox:
-    return DeskBox(dovecot, f"desk{next(_counter)}")
+def deskbox(dovecot: Dovecot, database_url: str) -> DeskBox:
+    return DeskBox(dovecot, f"desk{next(_counter)}", database_url)

@@ -14,6 +14,7 @@ from chaos import mails
 from chaos.fixtures import own_dovecot  # noqa: F401 - a fixture
 from chaos.harness import Desk, Ledger, append_many, counting_receiver, hard_stop, lock_database, wait_until
 from chaos.scenario import Scenario
+from conftest import ENGINE
 from helpers import build_env
 
 from pipeline import db
@@ -32,8 +33,9 @@ def assert_clean(report, output: str = "") -> None:
     assert report.final_exit == 0
 
 
-def test_imap_server_stopped_and_restarted_mid_batch(own_dovecot, tmp_path):  # noqa: F811
-    with Scenario(own_dovecot, tmp_path, 300, "imapdown", mailbox={"batch_size": 10}) as s:
+def test_imap_server_stopped_and_restarted_mid_batch(own_dovecot, tmp_path, database_url):  # noqa: F811
+    with Scenario(own_dovecot, tmp_path, 300, "imapdown", database_url=database_url,
+                  mailbox={"batch_size": 10}) as s:
         append_many(own_dovecot, s.desk.user, [m.raw for m in s.corpus[:250]])
         assert wait_until(lambda: s.inbound() >= 10, 30, 0.02)
         assert hard_stop(own_dovecot) >= 1
@@ -50,8 +52,8 @@ def test_imap_server_stopped_and_restarted_mid_batch(own_dovecot, tmp_path):  # 
     assert out.count("unreachable") + out.count("IDLE connection lost") >= 1
 
 
-def test_smtp_refusing_then_down_then_accepting(own_dovecot, tmp_path):  # noqa: F811
-    with Scenario(own_dovecot, tmp_path, 60, "smtpdown") as s:
+def test_smtp_refusing_then_down_then_accepting(own_dovecot, tmp_path, database_url):  # noqa: F811
+    with Scenario(own_dovecot, tmp_path, 60, "smtpdown", database_url=database_url) as s:
         s.receiver.recorder.refusing = "421 4.3.2 Service not available, try later"
         append_many(own_dovecot, s.desk.user, [m.raw for m in s.corpus[:30]])
         assert wait_until(lambda: s.inbound() >= 30, 30)
@@ -74,11 +76,11 @@ def test_smtp_refusing_then_down_then_accepting(own_dovecot, tmp_path):  # noqa:
     assert "will retry" not in out  # no line per queued mail
 
 
-def test_database_locked_by_another_process_for_a_few_seconds(own_dovecot, tmp_path):  # noqa: F811
-    with Scenario(own_dovecot, tmp_path, 60, "dblock") as s:
+def test_database_locked_by_another_process_for_a_few_seconds(own_dovecot, tmp_path, database_url):  # noqa: F811
+    with Scenario(own_dovecot, tmp_path, 60, "dblock", database_url=database_url) as s:
         append_many(own_dovecot, s.desk.user, [m.raw for m in s.corpus[:20]])
         assert wait_until(lambda: s.desk.settled(20), 30)
-        locker = lock_database(s.desk.db_path, 5)
+        locker = lock_database(s.desk, 5)
         append_many(own_dovecot, s.desk.user, [m.raw for m in s.corpus[20:]])
         assert locker.wait(timeout=30) == 0
         assert s.daemon.alive()
@@ -87,6 +89,7 @@ def test_database_locked_by_another_process_for_a_few_seconds(own_dovecot, tmp_p
     assert report.tracebacks == 0
 
 
+@pytest.mark.skipif(ENGINE != "sqlite", reason="SQLite's busy timeout; PostgreSQL waits")
 def test_database_locked_longer_than_the_busy_timeout(own_dovecot, tmp_path,  # noqa: F811
                                                      monkeypatch, caplog):
     """Someone else holds `BEGIN EXCLUSIVE` longer than SQLite waits (the busy timeout,
@@ -103,7 +106,7 @@ def test_database_locked_longer_than_the_busy_timeout(own_dovecot, tmp_path,  # 
     try:
         append_many(own_dovecot, desk.user, [m.raw for m in corpus[:10]])
         assert wait_until(lambda: desk.settled(10), 30)
-        locker = lock_database(desk.db_path, 5)
+        locker = lock_database(desk, 5)
         append_many(own_dovecot, desk.user, [m.raw for m in corpus[10:20]])
         assert locker.wait(timeout=30) == 0
         time.sleep(3)  # the backoff after the failed attempt

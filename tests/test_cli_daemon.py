@@ -9,9 +9,13 @@ import subprocess
 import sys
 import time
 import tomllib
+from pathlib import Path
 
 import pytest
 from conftest import make_mail
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 
 pytestmark = pytest.mark.dovecot
 
@@ -61,10 +65,10 @@ def test_run_stops_cleanly_on_sigterm(deskbox, tmp_path, monkeypatch):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 20
-        done = tmp_path / "triaje.db"
-        while time.monotonic() < deadline and not _tickets(done):
+        url = deskbox.database_url
+        while time.monotonic() < deadline and not _tickets(url):
             time.sleep(0.1)
-        assert _tickets(done) == 3
+        assert _tickets(url) == 3
         proc.send_signal(signal.SIGTERM)
         started = time.monotonic()
         code = proc.wait(timeout=15)
@@ -77,13 +81,55 @@ def test_run_stops_cleanly_on_sigterm(deskbox, tmp_path, monkeypatch):
     assert "mailbox=desk" in err and deskbox.password not in err
 
 
-def _tickets(db) -> int:
-    import sqlite3
-
-    if not db.exists():
-        return 0
+def _tickets(url: str) -> int:
+    engine = create_engine(url, poolclass=NullPool)
     try:
-        with sqlite3.connect(db) as conn:
-            return conn.execute("select count(*) from tickets").fetchone()[0]
-    except sqlite3.OperationalError:
+        with engine.connect() as conn:
+            return conn.execute(text("select count(*) from tickets")).scalar_one()
+    except DBAPIError:  # no database file or no tables yet: the daemon is still migrating
         return 0
+
+
+def test_run_with_workers_processes_in_worker_processes_that_die_with_it(deskbox, tmp_path,
+                                                                         monkeypatch):
+    """`[daemon] workers = 2`: the daemon fetches, two worker processes claim and process;
+    a SIGKILLed daemon leaves no worker behind."""
+    from chaos.harness import _children, to_toml, wait_until
+
+    cfg = {**deskbox.config(tmp_path, monkeypatch, idle=True), "daemon": {"workers": 2}}
+    path = tmp_path / "triaje.toml"
+    path.write_text(to_toml(cfg))
+    log = tmp_path / "daemon.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "--config", str(path), "run"],
+                                env={**os.environ, "TRIAJE_TEST_PW": deskbox.password},
+                                stdout=out, stderr=out)
+    try:
+        assert wait_until(lambda: b"2 processing workers" in log.read_bytes(), 30)
+        workers = set(_children(proc.pid))
+        for i in range(40):
+            deskbox.append(make_mail(subject=f"trabajo {i}", sender=f"u{i}@example.com"))
+        assert wait_until(lambda: _tickets(deskbox.database_url) == 40, 60)
+        owners = _owner_pids(deskbox.database_url)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        orphans_gone = wait_until(lambda: not any(_alive(pid) for pid in workers), 10)
+    finally:
+        proc.kill()
+    assert len(workers) == 2 and owners and owners <= workers, (workers, owners)
+    assert orphans_gone
+
+
+def _owner_pids(url: str) -> set[int]:
+    engine = create_engine(url, poolclass=NullPool)
+    with engine.connect() as conn:
+        owners = conn.execute(text("select distinct claimed_by from inbound")).scalars()
+        return {int(owner.rsplit(":", 2)[1]) for owner in owners if owner}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"

@@ -48,8 +48,10 @@ def outbound(url: str = "smtp://127.0.0.1:1", directory: str | None = None):
 
 
 @pytest.fixture
-def engine(tmp_path):
-    return open_database(f"sqlite:///{tmp_path / 'triaje.db'}")
+def engine(database_url):
+    engine = open_database(database_url)
+    yield engine
+    engine.dispose()
 
 
 def stored_case(engine) -> MailContext:

@@ -82,9 +82,10 @@ def test_each_hostile_message_parses_or_is_refused_cleanly(name):
 
 @pytest.mark.dovecot
 @pytest.mark.slow
-def test_daemon_survives_every_hostile_message(dovecot, tmp_path):
+def test_daemon_survives_every_hostile_message(dovecot, tmp_path, database_url):
     names = list(HOSTILE)
-    with Scenario(dovecot, tmp_path, 2, "hostile", automatic_share=0.0) as s:
+    with Scenario(dovecot, tmp_path, 2, "hostile", automatic_share=0.0,
+                  database_url=database_url) as s:
         s.desk.append(s.corpus[0].raw)
         for i, name in enumerate(names):  # one by one: the 50 MB one would not fit a batch
             append_many(dovecot, s.desk.user, [HOSTILE[name](i)])

@@ -11,7 +11,7 @@ from conftest import make_mail
 from helpers import build_env, count, inbound_rows
 
 from pipeline.errors import FetchError
-from pipeline.ingest import poller
+from pipeline.ingest import imapsource, poller
 from pipeline.ingest.imapconn import ImapConnection
 from pipeline.ingest.poller import MailboxPoller
 from pipeline.process import stages
@@ -59,6 +59,30 @@ def test_processed_folder_move(deskbox, tmp_path, monkeypatch):
     assert deskbox.uids("INBOX") == []
     assert len(deskbox.uids("Processed")) == 3
     assert all(r["server_done"] for r in inbound_rows(env))
+
+
+def test_without_uidplus_mail_is_flagged_not_expunged(deskbox, tmp_path, monkeypatch, caplog):
+    """A plain EXPUNGE would also remove what another client marked \\Deleted: a server
+    without MOVE and UIDPLUS (Dovecot told to hide them here) gets the keyword instead."""
+    deskbox.append(make_mail(subject="de otro cliente"), flags=(b"\\Deleted",))
+    for i in range(2):
+        deskbox.append(make_mail(subject=f"sin uidplus {i}"))
+    real_has = ImapConnection.has
+    monkeypatch.setattr(imapsource, "_warned", set())
+    monkeypatch.setattr(ImapConnection, "has",
+                        lambda self, cap: cap not in ("MOVE", "UIDPLUS") and real_has(self, cap))
+    env = build_env(deskbox.config(tmp_path, monkeypatch, processed_folder="Processed"))
+    assert poll(env).new_tickets == 3
+    flags = deskbox.flags("INBOX")
+    assert len(flags) == 3  # nothing expunged, the other client's deleted mail included
+    assert sum(b"$TriajeProcessed" in f for f in flags.values()) == 3
+    assert "Processed" not in _folders(deskbox)
+    assert caplog.text.count("neither MOVE nor UIDPLUS") == 1
+
+
+def _folders(deskbox) -> list[str]:
+    with deskbox.client() as c:
+        return [name for _flags, _sep, name in c.list_folders()]
 
 
 def test_start_now_ignores_history(deskbox, tmp_path, monkeypatch):

@@ -14,17 +14,17 @@ from pipeline.ingest import poller
 from pipeline.outbound import sender
 
 
-def config(tmp_path, start="all"):
-    return {"database": {"url": f"sqlite:///{tmp_path / 't.db'}"},
+def config(tmp_path, url, start="all"):
+    return {"database": {"url": url},
             "mailboxes": [{"name": "local", "url": f"maildir://{tmp_path / 'md'}", "start": start}],
             "classifier": {"models_dir": str(tmp_path / "models")}}
 
 
-def test_maildir_files_registered_once_and_left_untouched(tmp_path):
+def test_maildir_files_registered_once_and_left_untouched(tmp_path, database_url):
     box = mailbox.Maildir(tmp_path / "md", create=True)
     keys = [box.add(make_mail(subject=f"local {i}")) for i in range(3)]
     before = sorted(os.listdir(tmp_path / "md" / "new"))
-    env = build_env(config(tmp_path))
+    env = build_env(config(tmp_path, database_url))
     summary, failed = poller.poll_once(env)
     assert failed == [] and summary.new_tickets == 3
     assert poller.poll_once(env)[0].fetched == 0
@@ -32,28 +32,28 @@ def test_maildir_files_registered_once_and_left_untouched(tmp_path):
     assert sorted(r["source_key"] for r in inbound_rows(env)) == sorted(keys)
 
 
-def test_maildir_start_now_skips_older_files(tmp_path):
+def test_maildir_start_now_skips_older_files(tmp_path, database_url):
     box = mailbox.Maildir(tmp_path / "md", create=True)
     old = box.add(make_mail(subject="viejo"))
     past = time.time() - 3600
     os.utime(tmp_path / "md" / "new" / old, (past, past))
-    env = build_env(config(tmp_path, start="now"))
+    env = build_env(config(tmp_path, database_url, start="now"))
     assert poller.poll_once(env)[0].fetched == 0
     box.add(make_mail(subject="nuevo"))
     assert poller.poll_once(env)[0].new_tickets == 1
     assert count(env) == 1
 
 
-def test_missing_maildir_is_reported_as_unreachable(tmp_path):
-    env = build_env(config(tmp_path))
+def test_missing_maildir_is_reported_as_unreachable(tmp_path, database_url):
+    env = build_env(config(tmp_path, database_url))
     summary, failed = poller.poll_once(env)
     assert failed == ["local"] and summary.fetched == 0
 
 
-def test_without_a_model_mail_goes_where_the_warning_says(tmp_path, caplog):
+def test_without_a_model_mail_goes_where_the_warning_says(tmp_path, database_url, caplog):
     box = mailbox.Maildir(tmp_path / "md", create=True)
     box.add(make_mail(subject="La impresora no imprime", sender="ana@example.com"))
-    cfg = {**config(tmp_path), "outbox": {"directory": str(tmp_path / "out")},
+    cfg = {**config(tmp_path, database_url), "outbox": {"directory": str(tmp_path / "out")},
            "smtp": {"from": "Mesa <desk@example.org>"},
            "routing": {"default": "n1@example.org", "triage": "triage@example.org",
                        "rules": [{"type": ["incident"], "to": ["n2@example.org"]}]}}

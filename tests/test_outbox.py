@@ -17,7 +17,7 @@ from pipeline.db import as_utc, open_database, utcnow
 from pipeline.errors import ConfigError
 from pipeline.outbound import admin, planner, queue, sender
 from pipeline.outbound.templatecheck import sample_context
-from pipeline.schema import inbound, predictions, tickets
+from pipeline.schema import inbound, predictions, sent_journal, tickets
 from pipeline.schema import outbox as outbox_table
 
 try:
@@ -36,8 +36,10 @@ def outbound(url: str, **smtp):
 
 
 @pytest.fixture
-def engine(tmp_path):
-    return open_database(f"sqlite:///{tmp_path / 'triaje.db'}")
+def engine(database_url):
+    engine = open_database(database_url)
+    yield engine
+    engine.dispose()
 
 
 def seed(engine, raw: bytes = b"x", guesses: dict | None = None) -> tuple[int, int]:
@@ -343,5 +345,14 @@ def test_a_crash_after_the_server_accepted_does_not_send_again(engine, smtp_rece
     marked = rows(engine)[first]
     assert (marked["state"], marked["last_error"]) == ("sent", NOTE)
     assert rows(engine)[second]["state"] == "sent"
-    journal = Path(f"{engine.url.database}.sent")  # applied, and holding only the new mail
-    assert journal.read_text().split() == [str(second), rows(engine)[second]["message_id"]]
+    assert _journal(engine) == [str(second), rows(engine)[second]["message_id"]]  # applied,
+    # and holding only the new mail
+
+
+def _journal(engine) -> list[str]:
+    """The sent journal's entries: a file beside SQLite, a table on PostgreSQL."""
+    if engine.dialect.name == "sqlite":
+        return Path(f"{engine.url.database}.sent").read_text().split()
+    with engine.connect() as conn:
+        return [str(v) for r in conn.execute(select(sent_journal.c.outbox_id,
+                                                    sent_journal.c.message_id)) for v in r]

@@ -23,7 +23,7 @@ from pipeline.schema import inbound, tickets
 
 CONFIG = """
 [database]
-url = "sqlite:///{db}"
+url = "{db}"
 
 [routing]
 default = "n1@example.org"
@@ -40,9 +40,9 @@ def soon() -> dt.datetime:
 
 
 @pytest.fixture
-def setup(tmp_path):
+def setup(tmp_path, database_url):
     path = tmp_path / "triaje.toml"
-    path.write_text(CONFIG.format(db=tmp_path / "triaje.db"), encoding="utf-8")
+    path.write_text(CONFIG.format(db=database_url), encoding="utf-8")
     cfg = load(str(path))
     return path, cfg, open_database(cfg.database_url)
 
@@ -110,9 +110,9 @@ def test_unwritable_directory_is_retried(setup, tmp_path):
     assert result == sender.DrainResult(retried=1)
 
 
-def test_nothing_configured_keeps_mail_queued_and_says_so_once(tmp_path, caplog):
+def test_nothing_configured_keeps_mail_queued_and_says_so_once(tmp_path, database_url, caplog):
     path = tmp_path / "triaje.toml"
-    path.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "t.db"}"\n'
+    path.write_text(f'[database]\nurl = "{database_url}"\n'
                     '[routing]\ndefault = "n1@example.org"\n')
     cfg = load(str(path))
     engine = open_database(cfg.database_url)

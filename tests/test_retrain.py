@@ -147,3 +147,21 @@ def test_no_fair_comparison_is_said_plainly(world, tmp_path):
     assert "cannot compare fairly" in result["reason"] and "label at least 10" in result["reason"]
     printed = cli(config, "retrain", "--data", str(tmp / "good.csv")).output
     assert "not retrained: cannot compare fairly" in printed
+
+
+def test_a_rollback_reaches_a_daemon_whose_models_folder_says_otherwise(world, tmp_path):
+    """Two daemons, one database, each with the models folder's content (a shared path,
+    copied here): the rollback run beside one of them is what the other loads at its
+    next once-a-minute watch, though its own CURRENT still names the newer version."""
+    _env, config, first = desk(world, tmp_path)
+    cli(config, "retrain", "--data", str(world[0] / "good.csv"))
+    second = artefact.current_version(tmp_path / "models")
+    shutil.copytree(tmp_path / "models", tmp_path / "other-models")
+    other = build_env({"database": {"url": f"sqlite:///{tmp_path / 'triaje.db'}"},
+                       "classifier": {"models_dir": str(tmp_path / "other-models")},
+                       "mailboxes": []}, with_model=True)
+    assert other.model.version == second
+    cli(config, "model", "rollback", "--who", "ana")
+    assert artefact.current_version(tmp_path / "other-models") == second  # untouched
+    assert retrain.reload_if_changed(other) == first and other.model.version == first
+    assert retrain.reload_if_changed(other) is None  # loaded once

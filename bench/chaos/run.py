@@ -16,6 +16,10 @@ time, and the seconds to drain after the last restart.
     python bench/chaos/run.py            # CI sizes: N = 300, M = 10 (about 5 minutes)
     python bench/chaos/run.py --soak     # N = 10,000, M = 100
     python bench/chaos/run.py --messages 1000 --kills 30 --seed 7
+    python bench/chaos/run.py --only crash --daemons 3 --engine postgresql --messages 1000 --kills 20
+
+`--daemons N` runs N `triaje run` on the one database and mailbox, each kill hitting a
+random one; `--engine postgresql` uses a PostgreSQL cluster of its own (tests/postgres.py).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from chaos.hostile import HOSTILE  # noqa: E402
 from chaos.outages import run_outages  # noqa: E402
 from chaos.scenario import Scenario  # noqa: E402
 from dovecot import Dovecot  # noqa: E402
+from postgres import Postgres  # noqa: E402
 
 COLUMNS = ("scenario", "messages", "kills", "lost", "dup acks", "re-sent", "quarantined",
            "peak RSS MB", "wall s", "drain s")
@@ -73,7 +78,21 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=None)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--only", choices=("crash", "outages", "hostile"), default=None)
+    parser.add_argument("--daemons", type=int, default=1, help="daemons in the crash scenario")
+    parser.add_argument("--engine", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args()
+    cluster = Postgres().start() if args.engine == "postgresql" else None
+    try:
+        run(args, cluster)
+    finally:
+        if cluster is not None:
+            cluster.cleanup()
+
+
+def run(args: argparse.Namespace, cluster: Postgres | None) -> None:
+    def database() -> str | None:
+        return cluster.create_database() if cluster is not None else None
+
     n = args.messages or (10_000 if args.soak else 300)
     kills = args.kills if args.kills is not None else (100 if args.soak else 10)
     seed = args.seed if args.seed is not None else random.randrange(1_000_000)
@@ -86,11 +105,13 @@ def main() -> None:
             server = Dovecot().start()
             try:
                 report = run_crash(server, work / "crash", n, kills, seed, feed,
-                                   drain_timeout=600)
+                                   drain_timeout=600, database_url=database(),
+                                   daemons=args.daemons)
             finally:
                 server.cleanup()
             rows.append(row("crash", report))
-            notes.append(f"crash: seed {seed}; {report.summary()}")
+            notes.append(f"crash: {args.engine}, {args.daemons} daemon(s), seed {seed}; "
+                         f"{report.summary()}")
             if report.redelivered_ids:
                 notes.append(f"re-sent Message-IDs: {report.redelivered_ids}")
         for name, scenario in (("outages", run_outages), ("hostile", hostile)):

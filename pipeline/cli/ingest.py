@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from dataclasses import asdict
 
@@ -15,6 +16,7 @@ from pipeline.config.secrets import mask
 from pipeline.daemon import Daemon
 from pipeline.ingest import poller
 from pipeline.process import quarantine
+from pipeline.process import workers as processworkers
 
 
 def load_config(ctx: click.Context) -> configmod.Config:
@@ -27,11 +29,28 @@ def build_services(ctx: click.Context, with_model: bool = True) -> services.Serv
 
 
 @click.command()
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processing workers (processes); default [daemon] workers, else one per core.")
 @click.pass_context
-def run(ctx: click.Context) -> None:
+def run(ctx: click.Context, workers: int | None) -> None:
     """Run the daemon: poll (and IDLE on) every mailbox until SIGTERM/SIGINT."""
     env = build_services(ctx)
-    Daemon(env).run_until_signal()
+    count = workers or env.config.daemon.workers or processworkers.default_count()
+    config_path = str(configmod.resolve_path(ctx.obj["config_path"]).resolve())
+    Daemon(env, workers=count, config_path=config_path,
+           verbose=ctx.obj["verbose"]).run_until_signal()
+
+
+@click.command(hidden=True)
+@click.option("--parent", type=int, required=True)
+@click.pass_context
+def worker(ctx: click.Context, parent: int) -> None:
+    """One processing worker of `triaje run --workers N` (started by the daemon)."""
+    processworkers.die_with(parent)
+    env = build_services(ctx)
+    signal.signal(signal.SIGTERM, lambda *_: env.stop.set())
+    signal.signal(signal.SIGINT, lambda *_: env.stop.set())
+    processworkers.loop(env, parent)
 
 
 @click.command()
@@ -114,4 +133,4 @@ def quarantine_retry(ctx: click.Context, inbound_id: int | None, retry_all: bool
     click.echo(" ".join(f"{k}={v}" for k, v in summary.as_dict().items()))
 
 
-COMMANDS = [run, poll, config_group, quarantine_group]
+COMMANDS = [run, worker, poll, config_group, quarantine_group]

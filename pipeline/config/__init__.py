@@ -82,6 +82,11 @@ class ClassifierConfig:
 
 
 @dataclass(frozen=True)
+class DaemonConfig:
+    workers: int | None = None  # processing workers of `triaje run`; None: one per core
+
+
+@dataclass(frozen=True)
 class Config:
     database_url: str
     mailboxes: tuple[MailboxConfig, ...]
@@ -94,6 +99,7 @@ class Config:
         default_factory=config_tracking.TrackingConfig)
     web: config_web.WebConfig = field(default_factory=config_web.WebConfig)
     metrics: config_web.MetricsConfig = field(default_factory=config_web.MetricsConfig)
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
 
     def mailbox(self, name: str) -> MailboxConfig:
         for mailbox in self.mailboxes:
@@ -132,9 +138,10 @@ def from_dict(data: dict, source: str | None = None, base: Path | None = None) -
     outbound = _with_desk(config_outbound.from_root(root), desk)
     tracking = config_tracking.from_root(root)
     web, metrics = config_web.from_root(root)
+    daemon = build(root.table("daemon"), _daemon)
     root.finish()
     return Config(database, mailboxes, desk, classifier, outbound, source, tracking=tracking,
-                  web=web, metrics=metrics)
+                  web=web, metrics=metrics, daemon=daemon)
 
 
 def _with_desk(outbound: config_outbound.OutboundConfig,
@@ -182,6 +189,10 @@ def _classifier(t: Table) -> ClassifierConfig:
         models_dir=t.str("models_dir", d.models_dir),
         target_precision=t.float("target_precision", d.target_precision, 0.5, 1.0),
     )
+
+
+def _daemon(t: Table) -> DaemonConfig:
+    return DaemonConfig(workers=t.int("workers", None, minimum=1))
 
 
 def _check_unique_names(mailboxes: tuple[MailboxConfig, ...], source: str | None) -> None:

@@ -3,7 +3,8 @@
 Each watcher holds its own connection (an IDLE connection can do nothing else), wakes the
 mailbox's poller when the server announces EXISTS, and re-issues IDLE well before the
 29-minute limit of RFC 2177. Without the IDLE capability it says so once and leaves the
-mailbox to the scheduled poll.
+mailbox to the scheduled poll. With several daemons only the one holding the mailbox's
+lease IDLEs on it (ingest/ownership.py); the others wait, and take over when it dies.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pipeline.ingest.poller import MAX_BACKOFF, MailboxPoller
 log = logging.getLogger("triaje.idle")
 REISSUE_SECONDS = 10 * 60
 CHECK_SECONDS = 0.5
+OWNER_CHECK_SECONDS = 1.0
 
 
 class IdleWatcher(threading.Thread):
@@ -29,9 +31,14 @@ class IdleWatcher(threading.Thread):
         self.stop = poller.env.stop
         self.failures = 0
         self.ready = threading.Event()  # set once the first IDLE is issued (tests, benches)
+        self.waited = False  # the mailbox was another daemon's: look once when taking it
 
     def run(self) -> None:
         while not self.stop.is_set():
+            if not self.poller.owns():  # another daemon IDLEs on it; the poll job retries
+                self.waited = True
+                self.stop.wait(OWNER_CHECK_SECONDS)
+                continue
             try:
                 if not self._watch():
                     return
@@ -54,7 +61,10 @@ class IdleWatcher(threading.Thread):
                 log.info("mailbox=%s IDLE watcher connected again", self.poller.cfg.name)
                 self.failures = 0
                 self._wake()
-            while not self.stop.is_set():
+            elif self.waited:
+                self.waited = False
+                self._wake()
+            while not self.stop.is_set() and self.poller.owns():
                 if self._idle_once(conn):
                     self._wake()
         return True
@@ -64,7 +74,7 @@ class IdleWatcher(threading.Thread):
         self.ready.set()
         deadline = time.monotonic() + REISSUE_SECONDS
         try:
-            while not self.stop.is_set() and time.monotonic() < deadline:
+            while not self.stop.is_set() and time.monotonic() < deadline and self.poller.owns():
                 responses = conn.idle_wait(CHECK_SECONDS)
                 if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
                     return True

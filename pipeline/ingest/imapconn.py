@@ -120,17 +120,21 @@ class ImapConnection:
         if not self.imap.folder_exists(folder):
             self.imap.create_folder(folder)
 
+    def can_move(self) -> bool:
+        """MOVE, or COPY plus UID EXPUNGE. Without UIDPLUS only a plain EXPUNGE is left, and
+        that also removes every message another client marked \\Deleted: we never send it."""
+        return self.has("MOVE") or self.has("UIDPLUS")
+
     def move(self, uids: Iterable[int], folder: str) -> None:
         uids = list(uids)
         if self.has("MOVE"):
             self.imap.move(uids, folder)
             return
+        if not self.has("UIDPLUS"):
+            raise RuntimeError("no MOVE and no UIDPLUS: moving would need a plain EXPUNGE")
         self.imap.copy(uids, folder)
         self.imap.delete_messages(uids)
-        if self.has("UIDPLUS"):
-            self.imap.uid_expunge(uids)
-        else:
-            self.imap.expunge()
+        self.imap.uid_expunge(uids)
 
     def flag(self, uids: Iterable[int], keyword: str) -> None:
         self.imap.add_flags(list(uids), [keyword.encode()], silent=True)

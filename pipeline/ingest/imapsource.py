@@ -31,6 +31,17 @@ class FetchResult:
     uidvalidity_reset: bool = False
 
 
+_warned: set[str] = set()
+
+
+def _say_once(mailbox: str, keyword: str) -> None:
+    if mailbox not in _warned:
+        _warned.add(mailbox)
+        log.warning("mailbox=%s the server has neither MOVE nor UIDPLUS: processed mail is "
+                    "flagged %s and left in place instead of moved (a plain EXPUNGE would also "
+                    "remove what other clients marked deleted)", mailbox, keyword)
+
+
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -108,10 +119,12 @@ class ImapFetcher:
                 self._server_ops(conn, uidvalidity, batch)
 
     def _server_ops(self, conn: ImapConnection, uidvalidity: int, uids: list[int]) -> None:
-        if self.cfg.processed_folder:
+        if self.cfg.processed_folder and conn.can_move():
             conn.ensure_folder(self.cfg.processed_folder)
             conn.move(uids, self.cfg.processed_folder)
         else:
+            if self.cfg.processed_folder:
+                _say_once(self.cfg.name, self.cfg.flag_keyword)
             conn.flag(uids, self.cfg.flag_keyword)
         with self.engine.begin() as db:
             rawstore.mark_server_done(db, self.cfg.name, self.cfg.folder, uidvalidity, uids)

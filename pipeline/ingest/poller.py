@@ -20,6 +20,7 @@ from pipeline.errors import FetchError, LoginRefused, TokenCommandError
 from pipeline.ingest.imapconn import NETWORK_ERRORS, ImapConnection
 from pipeline.ingest.imapsource import FetchResult, ImapFetcher
 from pipeline.ingest.maildirsource import MaildirFetcher
+from pipeline.ingest.ownership import Ownership
 from pipeline.monitor import counters
 from pipeline.process import runner
 from pipeline.process.runner import Summary
@@ -30,8 +31,11 @@ MAX_BACKOFF = 300.0
 
 
 class MailboxPoller:
-    def __init__(self, env: Services, cfg: MailboxConfig, after=None, once: bool = False) -> None:
+    def __init__(self, env: Services, cfg: MailboxConfig, after=None, once: bool = False,
+                 ownership: Ownership | None = None, process: bool = True) -> None:
         self.env, self.cfg, self.after, self.once = env, cfg, after, once
+        self.ownership = ownership  # the daemon's mailbox leases; None: fetch regardless
+        self.process = process  # False: processing workers (process/workers.py) claim the mail
         self.conn: ImapConnection | None = None
         self.lock = threading.Lock()
         self.failures = 0
@@ -43,7 +47,9 @@ class MailboxPoller:
             if not force and time.monotonic() < self.retry_at:
                 raise FetchError(f"mailbox {self.cfg.name}: waiting before reconnecting")
             try:
-                summary = runner.process_pending(self.env, self.cfg.name)
+                summary = runner.process_pending(self.env, self.cfg.name) if self.process else Summary()
+                if not self._may_fetch_now():
+                    return summary  # another daemon fetches this mailbox
                 result = self._fetch(summary)
             except (FetchError, TokenCommandError, *NETWORK_ERRORS) as exc:
                 # a token command failing now (identity provider down) is an outage like
@@ -60,6 +66,16 @@ class MailboxPoller:
             summary.duplicates += result.duplicates
             return summary
 
+    def _may_fetch_now(self) -> bool:
+        if self.ownership is not None and not self.ownership.take(self.cfg.name):
+            self.close_connection()
+            return False
+        return True
+
+    def owns(self) -> bool:
+        """May this daemon IDLE on the mailbox (it holds its lease)?"""
+        return self.ownership is None or self.ownership.owns(self.cfg.name)
+
     def _about(self, exc: BaseException) -> str:
         """The error as one line that names the mailbox once."""
         text, prefix = str(exc), f"mailbox {self.cfg.name}:"
@@ -72,7 +88,8 @@ class MailboxPoller:
 
     def _fetch(self, summary: Summary) -> FetchResult:
         def batch_done(ids: list[int]) -> None:
-            runner.process_ids(self.env, ids, summary)
+            if self.process:
+                runner.process_ids(self.env, ids, summary)
             self.after_poll()  # the daemon's sender starts on this batch's mail now
 
         if self.cfg.is_maildir:

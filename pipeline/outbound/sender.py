@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine, select, update
 
+from pipeline import instance
 from pipeline.backoff import delay
 from pipeline.config.outbound import OutboundConfig
 from pipeline.db import as_utc, utcnow
@@ -25,7 +26,7 @@ from pipeline.monitor import counters
 from pipeline.outbound.compose import compose
 from pipeline.outbound.emlfiles import FileTransport
 from pipeline.outbound.materialise import load_planned
-from pipeline.outbound.sentjournal import SentJournal
+from pipeline.outbound.sentjournal import SentJournal, TableJournal
 from pipeline.outbound.smtpsend import SendFailure, SmtpTransport, describe
 from pipeline.schema import inbound, outbox
 
@@ -79,7 +80,7 @@ def transport_for(cfg: OutboundConfig) -> Transport | None:
 
 
 def drain(engine: Engine, outbound_cfg: OutboundConfig, now: datetime | None = None,
-          stop: threading.Event | None = None) -> DrainResult:
+          stop: threading.Event | None = None, owner: str | None = None) -> DrainResult:
     """Deliver every row that is due; stops early when the server itself is unreachable,
     or between two rows once `stop` is set (the daemon is shutting down).
 
@@ -96,8 +97,8 @@ def drain(engine: Engine, outbound_cfg: OutboundConfig, now: datetime | None = N
         return DrainResult()
     counts = {"sent": 0, "retried": 0, "failed": 0}
     try:
-        while _drain_batch(engine, outbound_cfg, _Sending(transport, journal), cutoff, clock,
-                           counts, stop):
+        while _drain_batch(engine, outbound_cfg, _Sending(transport, journal, owner), cutoff,
+                           clock, counts, stop):
             pass
     finally:
         transport.close()
@@ -107,7 +108,8 @@ def drain(engine: Engine, outbound_cfg: OutboundConfig, now: datetime | None = N
 @dataclass(frozen=True)
 class _Sending:
     transport: Transport
-    journal: SentJournal
+    journal: SentJournal | TableJournal
+    owner: str | None = None  # the instance id the claims name (pipeline/instance.py)
 
 
 def _drain_batch(engine: Engine, cfg: OutboundConfig, sending: _Sending, cutoff: datetime,
@@ -120,7 +122,7 @@ def _drain_batch(engine: Engine, cfg: OutboundConfig, sending: _Sending, cutoff:
         if stop is not None and stop.is_set():
             return False
         now = clock()
-        row = _claim(engine, row_id, now, timedelta(seconds=cfg.outbox.lease))
+        row = _claim(engine, row_id, now, timedelta(seconds=cfg.outbox.lease), sending.owner)
         if row is None:
             continue
         if row.raw is None:
@@ -142,15 +144,18 @@ def _due_ids(engine: Engine, now: datetime) -> list[int]:
         return list(conn.execute(query).scalars())
 
 
-def _claim(engine: Engine, row_id: int, now: datetime, lease: timedelta = LEASE) -> Any:
+def _claim(engine: Engine, row_id: int, now: datetime, lease: timedelta = LEASE,
+           owner: str | None = None) -> Any:
     """Take one due row: a second sender (or a later run) will not touch it for the lease
-    (`[outbox] lease`, default LEASE); a crash between claim and mark waits that long."""
+    (`[outbox] lease`, default LEASE); a crash between claim and mark waits that long,
+    unless the daemon restarts on the same host (take_back_dead: the claim names `owner`)."""
     with engine.begin() as conn:
         claimed = conn.execute(
             update(outbox)
             .where(outbox.c.id == row_id, outbox.c.state == "queued",
                    outbox.c.next_attempt_at <= now)
-            .values(attempts=outbox.c.attempts + 1, next_attempt_at=now + lease))
+            .values(attempts=outbox.c.attempts + 1, next_attempt_at=now + lease,
+                    claimed_by=owner))
         if claimed.rowcount != 1:
             return None
         return conn.execute(select(outbox).where(outbox.c.id == row_id)).one()
@@ -248,3 +253,17 @@ def _record_failure(engine: Engine, cfg: OutboundConfig, row: Any, exc: SendFail
     with engine.begin() as conn:
         conn.execute(update(outbox).where(outbox.c.id == row.id).values(**values))
     return "failed" if give_up else "retried"
+
+
+def take_back_dead(engine: Engine, me: str) -> int:
+    """Rows claimed by a dead predecessor on this host are due now, not after the lease."""
+    with engine.connect() as conn:
+        owners = set(conn.execute(select(outbox.c.claimed_by).distinct().where(
+            outbox.c.state == "queued", outbox.c.claimed_by.is_not(None))).scalars())
+    dead = [o for o in owners if instance.is_dead(o, me)]
+    if not dead:
+        return 0
+    with engine.begin() as conn:
+        return conn.execute(update(outbox).where(
+            outbox.c.state == "queued", outbox.c.claimed_by.in_(dead))
+            .values(next_attempt_at=utcnow(), claimed_by=None)).rowcount

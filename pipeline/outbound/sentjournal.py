@@ -8,8 +8,11 @@ appended right after the 250, applied to the database before the next drain clai
 anything, then removed. A line written and then lost with the machine (no fsync) only
 brings back the resend it was meant to avoid; it never loses a mail.
 
-The journal lives beside a SQLite database file (`triaje.db.sent`); with another database
-there is no local file every sender would share, so there is none (the window stays).
+The journal lives beside a SQLite database file (`triaje.db.sent`). With PostgreSQL it is
+a table (`sent_journal`): one INSERT of a new key in its own transaction, which waits for
+no lock another transaction can hold (the mark may: the row is claimed, and other
+daemons' claims and drains look at it), and which every daemon sees, so the one that
+takes a dead sender's rows over applies its journal too.
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ import logging
 import os
 from pathlib import Path
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Connection, Engine, delete, select, update
 
 from pipeline.db import utcnow
-from pipeline.schema import outbox
+from pipeline.schema import outbox, sent_journal
 
 log = logging.getLogger(__name__)
 NOTE = "accepted by the server before a restart (from the sent journal)"
@@ -33,9 +36,11 @@ class SentJournal:
         self.path = path
 
     @classmethod
-    def for_engine(cls, engine: Engine) -> SentJournal:
+    def for_engine(cls, engine: Engine) -> SentJournal | TableJournal:
         database = engine.url.database
-        if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        if engine.dialect.name != "sqlite":
+            return TableJournal(engine)
+        if not database or database == ":memory:":
             return cls(None)
         return cls(Path(f"{database}.sent"))
 
@@ -73,6 +78,36 @@ class SentJournal:
         return marked
 
 
+class TableJournal:
+    """The journal as a table, for a database several hosts share (PostgreSQL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def record(self, row_id: int, message_id: str) -> None:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(sent_journal.insert().values(
+                    outbox_id=row_id, message_id=message_id, accepted_at=utcnow()))
+        except Exception as exc:  # the mail is out; the mark that follows is what counts
+            log.warning("sent journal: cannot write (%s)", type(exc).__name__)
+
+    def apply(self, engine: Engine) -> int:
+        with engine.begin() as conn:
+            entries = [(r.outbox_id, r.message_id) for r in conn.execute(
+                select(sent_journal.c.outbox_id, sent_journal.c.message_id)
+                .with_for_update(skip_locked=True))]
+            if not entries:
+                return 0
+            marked = _mark_in(conn, entries)
+            conn.execute(delete(sent_journal).where(
+                sent_journal.c.outbox_id.in_([row_id for row_id, _ in entries])))
+        if marked:
+            log.warning("outbox: %d mail(s) the server accepted before a restart marked sent "
+                        "from the sent journal, not sent again", marked)
+        return marked
+
+
 def _read(path: Path) -> list[tuple[int, str]]:
     entries = []
     for line in path.read_bytes().decode("utf-8", "replace").splitlines():
@@ -85,11 +120,15 @@ def _read(path: Path) -> list[tuple[int, str]]:
 def _mark(engine: Engine, entries: list[tuple[int, str]]) -> int:
     if not entries:
         return 0
-    now, marked = utcnow(), 0
     with engine.begin() as conn:
-        for row_id, message_id in entries:
-            marked += conn.execute(update(outbox).where(
-                outbox.c.id == row_id, outbox.c.message_id == message_id,
-                outbox.c.state == "queued").values(
-                state="sent", sent_at=now, last_error=NOTE)).rowcount
+        return _mark_in(conn, entries)
+
+
+def _mark_in(conn: Connection, entries: list[tuple[int, str]]) -> int:
+    now, marked = utcnow(), 0
+    for row_id, message_id in entries:
+        marked += conn.execute(update(outbox).where(
+            outbox.c.id == row_id, outbox.c.message_id == message_id,
+            outbox.c.state == "queued").values(
+            state="sent", sent_at=now, last_error=NOTE)).rowcount
     return marked

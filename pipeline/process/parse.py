@@ -19,6 +19,7 @@ from email import policy
 from email.message import Message
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
+from pipeline.db import fit_index
 from pipeline.errors import ParseError
 from pipeline.process import language, mimetext, replystrip
 from pipeline.process.headertext import (
@@ -64,7 +65,7 @@ class ParsedMessage:
 def dedupe_key(raw: bytes, message_id: str | None) -> str:
     """Message-ID identifies a mail across folders and UIDVALIDITY resets; else its bytes."""
     if message_id:
-        return "mid:" + message_id[:900]
+        return fit_index("mid:" + message_id)
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 

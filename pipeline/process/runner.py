@@ -4,8 +4,13 @@ Messages go through in batches: read stages one by one, batch stages over the su
 then write stages one by one inside a single transaction with a savepoint per message.
 Any exception moves that message to quarantine with the stage name and the reason; its
 raw bytes stay in the inbound row, and `triaje quarantine retry` puts it back. A crash
-before the commit leaves the whole batch 'fetched', so it is processed again: nothing
-outside the database happens before the commit (mail leaves through the outbox).
+before the commit leaves the batch claimed until its lease ends (or a restart on the same
+host takes it back), so it is processed again: nothing outside the database happens
+before the commit (mail leaves through the outbox).
+
+Every batch is claimed first (inboundstate.claim), so any number of daemons, `poll --once`
+and `quarantine retry` can run side by side: each row is processed by the one worker
+that holds it, and the writes of a worker that lost its claim are rolled back.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pipeline.errors import StageError
 from pipeline.monitor import counters
 from pipeline.process import inboundstate, stages
 from pipeline.process.work import Work
-from pipeline.schema import FETCHED, inbound
+from pipeline.schema import PROCESSING, inbound
 from pipeline.services import Services
 
 log = logging.getLogger("triaje.process")
@@ -52,20 +57,31 @@ class Failure:
 
 
 def process_ids(env: Services, ids: Iterable[int], summary: Summary | None = None) -> Summary:
+    """These rows, those still waiting: another worker may have taken some already."""
     summary = summary if summary is not None else Summary()
     ids = list(ids)
     for start in range(0, len(ids), BATCH):
         if env.stop.is_set():  # the rest stay committed as 'fetched' for the next start
             break
-        process_batch(env, _load(env, ids[start:start + BATCH]), summary)
+        process_claimed(env, inboundstate.claim(env.engine, env.instance, BATCH,
+                                                ids=ids[start:start + BATCH]), summary)
     return summary
+
+
+def process_claimed(env: Services, ids: list[int], summary: Summary) -> None:
+    """Rows this instance claimed; what is left unprocessed (an error outside the stages,
+    a database outage) is given back at once rather than at the end of the lease."""
+    try:
+        process_batch(env, _load(env, ids), summary)
+    finally:
+        inboundstate.release(env.engine, env.instance, ids)
 
 
 def _load(env: Services, ids: list[int]) -> list[Work]:
     with env.engine.connect() as conn:
         rows = conn.execute(select(inbound.c.id, inbound.c.raw, inbound.c.mailbox).where(
-            inbound.c.id.in_(ids), inbound.c.state == FETCHED)
-            .order_by(inbound.c.id)).all()
+            inbound.c.id.in_(ids), inbound.c.state == PROCESSING,
+            inbound.c.claimed_by == env.instance).order_by(inbound.c.id)).all()
     return [Work(row.id, row.mailbox, bytes(row.raw)) for row in rows]
 
 
@@ -75,16 +91,17 @@ def process_batch(env: Services, batch: list[Work], summary: Summary) -> None:
     alive = _run_batch(env, alive, failures)
     done: list[Work] = []
     with env.engine.begin() as conn:
+        held = inboundstate.hold(conn, env.instance, [w.inbound_id for w in alive])
         for work in alive:
-            if _write(env, conn, work, failures):
+            if work.inbound_id not in held:
+                log.info("inbound=%d taken over by another worker; left to it", work.inbound_id)
+            elif _write(env, conn, work, failures):
                 done.append(work)
-    for failure in failures:
-        _quarantine(env, failure)
+    summary.quarantined += sum(_quarantine(env, failure) for failure in failures)
     counters.batch_done(done, [f.work for f in failures])
     for work in done:
         _log_done(work)
         _count(summary, work)
-    summary.quarantined += len(failures)
 
 
 def _run_each(env: Services, work: Work, group, failures: list[Failure]) -> bool:
@@ -130,14 +147,18 @@ def _write(env: Services, conn: Connection, work: Work, failures: list[Failure])
     return ok
 
 
-def _quarantine(env: Services, failure: Failure) -> None:
+def _quarantine(env: Services, failure: Failure) -> bool:
     work, exc = failure.work, failure.error
     reason = exc.reason if isinstance(exc, StageError) else f"{type(exc).__name__}: {exc}"
+    if not inboundstate.quarantine(env.engine, work.inbound_id, failure.stage, reason,
+                                   env.instance):
+        log.info("inbound=%d taken over by another worker; not quarantined here", work.inbound_id)
+        return False
     mid = work.parsed.message_id if work.parsed else None
     log.warning("mailbox=%s inbound=%d message-id=%s quarantined at %s: %s", work.mailbox,
                 work.inbound_id, mid, failure.stage, reason,
                 exc_info=(type(exc), exc, exc.__traceback__) if not isinstance(exc, StageError) else None)
-    inboundstate.quarantine(env.engine, work.inbound_id, failure.stage, reason)
+    return True
 
 
 def _log_done(work: Work) -> None:
@@ -160,7 +181,12 @@ def _count(summary: Summary, work: Work) -> None:
 
 
 def process_pending(env: Services, mailbox: str | None = None) -> Summary:
-    """Messages committed but not processed (a crash in between): finish them first."""
-    with env.engine.connect() as conn:
-        ids = inboundstate.ids_in_state(conn, FETCHED, mailbox)
-    return process_ids(env, ids)
+    """Messages committed but not processed (a crash in between, or another fetcher's):
+    claimed a batch at a time until none waits."""
+    summary = Summary()
+    while not env.stop.is_set():
+        ids = inboundstate.claim(env.engine, env.instance, BATCH, mailbox=mailbox)
+        if not ids:
+            break
+        process_claimed(env, ids, summary)
+    return summary

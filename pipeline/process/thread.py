@@ -8,6 +8,7 @@ ticket, so a stranger cannot attach mail to someone else's case by typing its nu
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, select, update
@@ -63,7 +64,7 @@ def _by_subject_tag(conn: Connection, parsed: ParsedMessage, prefix: str) -> int
 def open_ticket(conn: Connection, parsed: ParsedMessage, mailbox: str, prefix: str) -> TicketRef:
     now = utcnow()
     ticket_id = conn.execute(tickets.insert(), {
-        "ref": f"pending-{now.timestamp()}-{id(parsed)}", "mailbox": mailbox,
+        "ref": f"pending-{uuid.uuid4().hex}", "mailbox": mailbox,  # unique until set below
         "subject": parsed.subject[:1000], "requester": parsed.from_addr,
         "language": parsed.language, "status": "open", "created_at": now,
         "updated_at": now}).inserted_primary_key[0]

@@ -4,6 +4,11 @@ Works over the layout `classifier.artefact` keeps: one folder per version (manif
 artefact) and a `CURRENT` file naming the one in use. A version is checked (manifest,
 sha256, library versions, heads) by loading it before `CURRENT` is switched, atomically.
 Every switch is written to `model_events`, which is how `rollback` knows what came before.
+
+The version in service is also written to the database (`settings` "model.current"), in
+the transaction that records the switch: with several daemons the models folder is a
+shared path, but `CURRENT` and `model_events` could disagree (rollback read one and wrote
+the other); the database pointer wins, and each daemon's once-a-minute watch loads it.
 """
 
 from __future__ import annotations
@@ -11,14 +16,19 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy.exc import IntegrityError
 
-from pipeline.db import utcnow
+from classifier import modelsdir
+from pipeline.db import as_utc, utcnow
 from pipeline.errors import ModelError
-from pipeline.schema import model_events
+from pipeline.schema import model_events, settings
+
+CURRENT_KEY = "model.current"
 
 
 def list_models(models_dir: str) -> list[dict[str, Any]]:
@@ -49,17 +59,53 @@ def promote(engine: Engine, models_dir: str, version: str, author: str,
         known = ", ".join(artefact.versions(models_dir)) or "none"
         raise ModelError(f"no model version {version!r} in {models_dir}/ (installed: {known})")
     artefact.load_model(folder)  # refuses a tampered or incompatible model before the switch
-    previous = artefact.current_version(models_dir)
+    previous = in_service(engine, models_dir)
     _write_current(Path(models_dir) / artefact.CURRENT_FILE, version)
     record(engine, action, version, previous, author, details)
     return previous
+
+
+def in_service(engine: Engine, models_dir: str) -> str | None:
+    """The version every daemon should run: the database's pointer, unless `CURRENT` was
+    written after it (`triaje model install` and `train --install` write only the folder)."""
+    with engine.connect() as conn:
+        row = conn.execute(select(settings.c.value, settings.c.updated_at)
+                           .where(settings.c.key == CURRENT_KEY)).first()
+    on_file = modelsdir.current_version(models_dir)
+    if row is None or (on_file is not None and _written_at(models_dir) > as_utc(row.updated_at)):
+        return on_file
+    return row.value
+
+
+def _written_at(models_dir: str) -> datetime:
+    try:
+        return datetime.fromtimestamp(
+            (Path(models_dir) / modelsdir.CURRENT_FILE).stat().st_mtime, UTC)
+    except OSError:
+        return datetime.min.replace(tzinfo=UTC)
+
+
+def pointer(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return conn.execute(select(settings.c.value).where(settings.c.key == CURRENT_KEY)).scalar()
+
+
+def set_pointer(conn: Connection, version: str) -> None:
+    values = {"value": version, "updated_at": utcnow()}
+    if conn.execute(update(settings).where(settings.c.key == CURRENT_KEY).values(**values)).rowcount:
+        return
+    try:
+        with conn.begin_nested():
+            conn.execute(settings.insert().values(key=CURRENT_KEY, **values))
+    except IntegrityError:  # set by another process a moment ago: ours is the later word
+        conn.execute(update(settings).where(settings.c.key == CURRENT_KEY).values(**values))
 
 
 def rollback(engine: Engine, models_dir: str, author: str) -> tuple[str, str]:
     """Back to the version in service before the current one; returns (from, to)."""
     from classifier import artefact  # deferred: scikit-learn loads only when a command needs the model
 
-    current = artefact.current_version(models_dir)
+    current = in_service(engine, models_dir)
     if current is None:
         raise ModelError(f"no model in service in {models_dir}/: nothing to roll back")
     target = _before(engine, current) or _older(artefact.versions(models_dir), current)
@@ -89,6 +135,8 @@ def record(engine: Engine, action: str, version: str | None, previous: str | Non
         conn.execute(model_events.insert().values(
             action=action, version=version, previous=previous, author=author,
             details=json.dumps(details, default=str) if details else None, created_at=utcnow()))
+        if version is not None and action in ("promote", "rollback", "install", "retrain"):
+            set_pointer(conn, version)
 
 
 def history(engine: Engine, limit: int = 50) -> list[dict[str, Any]]:

@@ -22,13 +22,15 @@ from typing import TYPE_CHECKING, Any
 
 from apscheduler.triggers.cron import CronTrigger
 
-from classifier import modelsdir
+from pipeline import leases
 from pipeline.config import Config
 from pipeline.db import as_utc
 from pipeline.errors import DataError
 from pipeline.resources import bundled_path
 from pipeline.services import Services
 from pipeline.tracking import labelcsv, modelstore
+
+LEADER = "leader"  # the lease of the daemon that runs the run-once jobs (ingest/ownership.py)
 
 if TYPE_CHECKING:  # pandas and scikit-learn load with the work, not with the daemon
     import pandas as pd
@@ -142,7 +144,7 @@ def retrain(env: Services, data_paths: list[str] | None = None, author: str = "r
     from classifier import artefact  # deferred: scikit-learn loads only when a command needs the model
 
     config, models_dir = env.config, env.config.classifier.models_dir
-    current_version = artefact.current_version(models_dir)
+    current_version = modelstore.in_service(env.engine, models_dir)
     manifest = artefact.read_manifest(Path(models_dir) / current_version) if current_version else None
     train, holdout, source = split(config, env.engine, data_paths or seed_paths(), manifest)
     if holdout.empty and source.startswith("none"):
@@ -152,7 +154,7 @@ def retrain(env: Services, data_paths: list[str] | None = None, author: str = "r
     say(f"training the candidate on {len(train)} rows; {len(holdout)} held-out rows ({source})")
     with tempfile.TemporaryDirectory(prefix="triaje-retrain-") as tmp:
         candidate = _train(config, train, Path(tmp))
-        current = artefact.load_current(models_dir) if current_version else None
+        current = artefact.load_model(Path(models_dir) / current_version) if current_version else None
         result = _compare(config, candidate, current, holdout, source, len(train))
         if result["promoted"]:
             artefact.install(Path(tmp) / "candidate", models_dir)
@@ -219,11 +221,11 @@ def scheduled_jobs(env: Services) -> list[tuple[Callable[[], None], dict[str, An
         (lambda: reload_if_changed(env), {"trigger": "interval", "seconds": 60,
                                           "id": "model-watch"})]
     if tracking.retrain_schedule:
-        jobs.append((lambda: _logged(retrain, env), {
+        jobs.append((lambda: _as_leader(retrain, env), {
             "trigger": CronTrigger.from_crontab(tracking.retrain_schedule, timezone=zone),
             "id": "retrain"}))
     if tracking.report_schedule and tracking.report_recipients:
-        jobs.append((lambda: _logged(_mail_report, env), {
+        jobs.append((lambda: _as_leader(_mail_report, env), {
             "trigger": CronTrigger.from_crontab(tracking.report_schedule, timezone=zone),
             "id": "report"}))
     return jobs
@@ -233,6 +235,21 @@ def _mail_report(env: Services) -> None:
     from pipeline.tracking import report  # deferred: pandas and matplotlib
 
     report.mail_report(env.engine, env.config)
+
+
+def _as_leader(job: Callable[[Services], Any], env: Services) -> None:
+    """Retrain (and its promotion) and the report mail run once across all daemons: in the
+    one holding the leader lease, which its heartbeat renews (ingest/ownership.py)."""
+    try:
+        leading = leases.acquire(env.engine, LEADER, env.instance)
+    except Exception:
+        log.exception("scheduled %s: cannot ask who leads; skipped this time", job.__name__)
+        return
+    if not leading:
+        log.info("scheduled %s left to the leading daemon %s", job.__name__,
+                 leases.holder(env.engine, LEADER))
+        return
+    _logged(job, env)
 
 
 def _logged(job: Callable[[Services], Any], env: Services) -> None:
@@ -250,12 +267,12 @@ def reload_if_changed(env: Services) -> str | None:
     """Load the model in service when it is not the one in memory; returns the new version."""
     models_dir = env.config.classifier.models_dir
     try:
-        version = modelsdir.current_version(models_dir)
+        version = modelstore.in_service(env.engine, models_dir)
         if version is None or (env.model is not None and env.model.version == version):
             return None
         from classifier import artefact  # deferred: scikit-learn loads only when a command needs the model
 
-        env.model = artefact.load_current(models_dir)
+        env.model = artefact.load_model(Path(models_dir) / version)
     except Exception:
         log.exception("could not load the model in service from %s; keeping the one loaded",
                       models_dir)

@@ -13,7 +13,6 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -29,6 +28,9 @@ from pathlib import Path
 from dovecot import Dovecot
 from imapclient import IMAPClient
 from smtp_receiver import Receiver, Recorder
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -309,7 +311,8 @@ def _quietly(func: Callable[[], object]) -> None:
 
 @dataclass
 class Desk:
-    """A desk mailbox on Dovecot with its own config and SQLite database."""
+    """A desk mailbox on Dovecot with its own config and database (SQLite in the workdir
+    unless `database_url` names another, e.g. one of tests/postgres.py)."""
 
     server: Dovecot
     workdir: Path
@@ -319,17 +322,20 @@ class Desk:
     prefix: str = "SD"
     user: str = field(default_factory=lambda: f"chaos{uuid.uuid4().hex[:10]}")
     config: dict = field(default_factory=dict)
+    database_url: str | None = None
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.password = self.server.add_user(self.user)
         self.password_env = f"TRIAJE_PW_{self.name.upper()}"
-        self.db_path = self.workdir / f"{self.name}.db"
+        self.database_url = self.database_url or f"sqlite:///{self.workdir / self.name}.db"
+        self.db_path = Path(self.database_url.removeprefix("sqlite:///"))  # SQLite only
         self.config = self.config or self.default_config()
+        self._engine = None
 
     def default_config(self) -> dict:
         cfg = {
-            "database": {"url": f"sqlite:///{self.db_path}"},
+            "database": {"url": self.database_url},
             "mailboxes": [{
                 "name": self.name, "password_env": self.password_env,
                 "url": f"imap://{self.user}@127.0.0.1:{self.server.imap_port}/INBOX",
@@ -361,26 +367,32 @@ class Desk:
         with imap_client(self.server, self.user) as client:
             client.append("INBOX", raw)
 
-    def query(self, sql: str, *args: object) -> list[tuple]:
-        if not self.db_path.exists():
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def query(self, sql: str, **params: object) -> list[tuple]:
+        if self.is_sqlite and not self.db_path.exists():
             return []
+        if self._engine is None:
+            args = {"timeout": 30} if self.is_sqlite else {}
+            self._engine = create_engine(self.database_url, poolclass=NullPool,
+                                         connect_args=args)
         try:
-            conn = sqlite3.connect(self.db_path, timeout=30)
-            try:
-                return conn.execute(sql, args).fetchall()
-            finally:
-                conn.close()
-        except sqlite3.OperationalError:  # no tables yet: the daemon is still migrating
+            with self._engine.connect() as conn:
+                return [tuple(r) for r in conn.execute(text(sql), params)]
+        except DBAPIError:  # no tables yet: the daemon is still migrating
             return []
 
-    def scalar(self, sql: str, *args: object) -> int:
-        rows = self.query(sql, *args)
+    def scalar(self, sql: str, **params: object) -> int:
+        rows = self.query(sql, **params)
         return int(rows[0][0]) if rows and rows[0][0] is not None else 0
 
     def settled(self, expected_inbound: int) -> bool:
         """Every message stored and processed (or quarantined), no mail waiting to go out."""
         return (self.scalar("select count(*) from inbound") >= expected_inbound
-                and self.scalar("select count(*) from inbound where state = 'fetched'") == 0
+                and self.scalar("select count(*) from inbound "
+                                "where state in ('fetched', 'processing')") == 0
                 and self.scalar("select count(*) from outbox where state = 'queued'") == 0)
 
 
@@ -392,12 +404,23 @@ print("locked", flush=True)
 time.sleep(float(sys.argv[2]))
 conn.execute("COMMIT")
 """
+# PostgreSQL has no database lock: every table the pipeline writes, exclusively
+PG_LOCKER = """
+import sys, time
+from sqlalchemy import create_engine, text
+with create_engine(sys.argv[1]).begin() as conn:
+    conn.execute(text("LOCK TABLE inbound, outbox, tickets, mailbox_state IN ACCESS EXCLUSIVE MODE"))
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
 
 
-def lock_database(path: Path, seconds: float) -> subprocess.Popen:
-    """Another process holds `BEGIN EXCLUSIVE` on the database for `seconds`; returns once
-    the lock is held."""
-    proc = subprocess.Popen([sys.executable, "-c", LOCKER, str(path), str(seconds)],
+def lock_database(desk: Desk, seconds: float) -> subprocess.Popen:
+    """Another process holds the database (SQLite: `BEGIN EXCLUSIVE`; PostgreSQL: an
+    exclusive lock on the tables) for `seconds`; returns once the lock is held."""
+    code, target = (LOCKER, str(desk.db_path)) if desk.is_sqlite else (PG_LOCKER,
+                                                                        desk.database_url)
+    proc = subprocess.Popen([sys.executable, "-c", code, target, str(seconds)],
                             stdout=subprocess.PIPE, text=True)
     if proc.stdout.readline().strip() != "locked":
         raise RuntimeError("the locker could not take the database lock")

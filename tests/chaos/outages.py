@@ -30,7 +30,7 @@ def run_outages(server: Dovecot, workdir: Path, messages: int = 300) -> CrashRep
         time.sleep(4)
         s.receiver.recorder.refusing = None
         s.receiver.start()
-        locker = lock_database(s.desk.db_path, 5)
+        locker = lock_database(s.desk, 5)
         append_many(server, s.desk.user, raws[2 * third:])
         locker.wait(timeout=60)
         return s.finish(timeout=180)

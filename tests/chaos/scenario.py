@@ -17,9 +17,9 @@ from chaos.harness import Desk, Ledger, counting_receiver, wait_until
 class Scenario:
     def __init__(self, server: Dovecot, workdir: Path, messages: int, tag: str,
                  seed: int = 1, mailbox: dict | None = None, automatic_share: float = 0.05,
-                 **sections: dict) -> None:
+                 database_url: str | None = None, **sections: dict) -> None:
         self.receiver = counting_receiver()
-        self.desk = Desk(server, workdir, self.receiver.url)
+        self.desk = Desk(server, workdir, self.receiver.url, database_url=database_url)
         self.desk.config["mailboxes"][0].update(mailbox or {})
         for name, values in sections.items():
             self.desk.config.setdefault(name, {}).update(values)

@@ -4,33 +4,40 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import Connection, bindparam, update
 
-from pipeline.db import utcnow
+from pipeline.db import fit_index, utcnow
+from pipeline.errors import ClaimLost
 from pipeline.process.work import BODY_LIMIT, SUBJECT_LIMIT, Work
-from pipeline.schema import inbound, predictions
+from pipeline.schema import PROCESSED, PROCESSING, inbound, predictions
 from pipeline.services import Services
 from pipeline.tracking.corrections import summary
 
 # Built once: composing a statement costs more than running it (measured with cProfile).
-_REGISTER = update(inbound).where(inbound.c.id == bindparam("row_id"))
+# Conditional on our claim: the runner's hold() already checked it in this transaction,
+# this makes a lost claim fail the message's savepoint rather than overwrite a result.
+_REGISTER = update(inbound).where(inbound.c.id == bindparam("row_id"),
+                                  inbound.c.state == PROCESSING,
+                                  inbound.c.claimed_by == bindparam("owner"))
 
 
 def stage_register(work: Work, env: Services) -> None:
     parsed, conn, ticket, now = work.need_parsed(), work.need_conn(), work.need_ticket("register"), utcnow()
     values: dict[str, Any] = {
-        "row_id": work.inbound_id, "state": "processed", "stage": None, "reason": None,
+        "row_id": work.inbound_id, "owner": env.instance, "state": PROCESSED, "stage": None,
+        "reason": None, "lease_until": None,
         "processed_at": now, "ticket_id": ticket.id, "is_followup": ticket.is_followup,
         "automatic": work.verdict.automatic, "auto_reason": work.verdict.reason,
-        "sender": parsed.from_addr, "subject": parsed.subject[:SUBJECT_LIMIT],
+        "sender": fit_index(parsed.from_addr) if parsed.from_addr else None,
+        "subject": parsed.subject[:SUBJECT_LIMIT],
         "language": parsed.language, "body_text": parsed.clean_text[:BODY_LIMIT],
         "notes": "\n".join(parsed.notes) or None}
     if work.correction is not None:  # an agent's correction: no predictions of its own
         values.update(automatic=False, auto_reason="label correction",
                       notes=summary(work.correction, parsed.from_addr))
-        conn.execute(_REGISTER, values)
+        _register(conn, values)
         return
-    conn.execute(_REGISTER, values)
+    _register(conn, values)
     if work.predictions:
         version = env.model.version if env.model is not None else ""
         conn.execute(predictions.insert(), [
@@ -38,3 +45,8 @@ def stage_register(work: Work, env: Services) -> None:
              "confidence": float(pred.confidence), "needs_review": bool(pred.needs_review),
              "model_version": version, "created_at": now}
             for head, pred in work.predictions.items()])
+
+
+def _register(conn: Connection, values: dict[str, Any]) -> None:
+    if conn.execute(_REGISTER, values).rowcount != 1:
+        raise ClaimLost(values["row_id"])

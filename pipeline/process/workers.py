@@ -1,0 +1,73 @@
+"""Processing workers: `triaje run --workers N` starts N processes that claim batches.
+
+Fetching stays in the daemon (one connection per mailbox it holds); with more than one
+worker it only commits raw bytes, and the workers, each a process of its own with its own
+engine and model (processing is CPU-bound, so threads would share one core), claim
+batches of stored mail (inboundstate.claim: SKIP LOCKED on PostgreSQL) and process them;
+the daemon's sender, which then looks for due mail every WORKER_DRAIN_INTERVAL, sends
+what they queued (one sender per daemon: an outage is logged once, not once a worker).
+Several machines running `triaje run` against one
+PostgreSQL share the work the same way, since a claim is all a worker needs.
+
+A worker dies with its daemon (PR_SET_PDEATHSIG on Linux, and a check of its parent), so
+a SIGKILLed daemon leaves no orphan; its claims are taken back by the restarted daemon.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+
+from pipeline.process import runner
+from pipeline.services import Services
+
+log = logging.getLogger("triaje.workers")
+CLAIM = 50  # a worker's batch: small enough that a burst is shared between workers
+IDLE_WAIT = 0.2  # seconds between two looks for work when none was waiting
+WORKER_DRAIN_INTERVAL = 0.5  # the daemon's sender, when workers fill the outbox
+PR_SET_PDEATHSIG = 1
+
+
+def default_count() -> int:
+    return os.cpu_count() or 1
+
+
+def start(config_path: str, verbose: int, count: int) -> list[subprocess.Popen]:
+    command = [sys.executable, "-m", "pipeline.cli", *(["-" + "v" * verbose] if verbose else []),
+               "--config", config_path, "worker", "--parent", str(os.getpid())]
+    return [subprocess.Popen(command) for _ in range(count)]
+
+
+def stop(procs: list[subprocess.Popen], timeout: float = 15.0) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def die_with(parent: int) -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (a crash of the daemon)."""
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: the loop's check ends it
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(0)
+
+
+def loop(env: Services, parent: int) -> None:
+    while not env.stop.is_set() and os.getppid() == parent:
+        summary = runner.Summary()
+        ids = runner.inboundstate.claim(env.engine, env.instance, CLAIM)
+        if not ids:
+            env.stop.wait(IDLE_WAIT)
+            continue
+        runner.process_claimed(env, ids, summary)
