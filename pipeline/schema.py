@@ -98,6 +98,7 @@ predictions = Table(
     Column("label", Text, nullable=False),
     Column("confidence", Float, nullable=False),
     Column("needs_review", Boolean, nullable=False),
+    Column("review_reason", Text, nullable=True),  # unfamiliar, low_confidence... (0011)
     Column("model_version", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("inbound_id", "head", "model_version", name="uq_prediction"),

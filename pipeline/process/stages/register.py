@@ -43,7 +43,8 @@ def stage_register(work: Work, env: Services) -> None:
         conn.execute(predictions.insert(), [
             {"inbound_id": work.inbound_id, "head": head, "label": pred.label,
              "confidence": float(pred.confidence), "needs_review": bool(pred.needs_review),
-             "model_version": version, "created_at": now}
+             "review_reason": getattr(pred, "reason", None), "model_version": version,
+             "created_at": now}
             for head, pred in work.predictions.items()])
 
 
