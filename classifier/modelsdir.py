@@ -41,7 +41,15 @@ def versions(models_dir) -> list[str]:
 
 
 def _manifest_version(folder: Path) -> str | None:
+    manifest = manifest_json(folder)
+    return manifest.get("version") if manifest else None
+
+
+def manifest_json(folder) -> dict | None:
+    """A model's manifest as plain JSON, unchecked (the light read: no scikit-learn); None
+    when it is missing or unreadable. Loading a model checks it in full (artefact)."""
     try:
-        return json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8")).get("version")
-    except (OSError, ValueError, AttributeError):
+        found = json.loads((Path(folder) / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return None
+    return found if isinstance(found, dict) else None

@@ -4,15 +4,12 @@ expects. None of these stops the daemon (exit status stays 0); each says what to
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from classifier import modelsdir
 from pipeline import vocabulary
 from pipeline.config import Config
-
-HEAD_WORDS = {"type": "type", "priority": "priority", "queue": "queue"}
 
 
 def warnings(cfg: Config) -> list[str]:
@@ -26,12 +23,10 @@ def warnings(cfg: Config) -> list[str]:
 def current_model_labels(models_dir: str) -> dict[str, tuple[str, ...]] | None:
     """Each head's labels from the current model's manifest (JSON: no scikit-learn needed)."""
     version = modelsdir.current_version(models_dir)
-    if version is None:
-        return None
+    manifest = modelsdir.manifest_json(Path(models_dir) / version) if version else None
     try:
-        manifest = json.loads((Path(models_dir) / version / modelsdir.MANIFEST_FILE).read_text())
         return {head: tuple(info.get("labels", ())) for head, info in manifest["heads"].items()}
-    except (OSError, ValueError, KeyError, AttributeError):
+    except (TypeError, KeyError, AttributeError):  # no model, or a manifest without heads
         return None
 
 
@@ -67,7 +62,7 @@ def _rule_labels(rule, model_labels: dict[str, tuple[str, ...]] | None) -> list[
         for value in getattr(rule, head) or ():
             problem = _label_problem(head, value, model_labels)
             if problem:
-                found.append(f"{rule.key}: {HEAD_WORDS[head]} {value!r} {problem}; the rule "
+                found.append(f"{rule.key}: {head} {value!r} {problem}; the rule "
                              "never matches it")
     return found
 
@@ -79,7 +74,7 @@ def _label_problem(head: str, value: str, model_labels: dict[str, tuple[str, ...
             vocabulary.resolve(head, label) == value for label in known):
         return f"is a label the current model never predicts (it knows: {_names(head, known)})"
     if known is None and not in_vocabulary:
-        return (f"is not a {HEAD_WORDS[head]} triaje knows "
+        return (f"is not a {head} triaje knows "
                 f"(use one of: {_names(head, vocabulary.codes(head))})")
     return ""
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from pipeline.config.outbound import OutboundConfig
 from pipeline.outbound import render
 from pipeline.outbound.headers import Head, assemble
-from pipeline.outbound.mail import MAX_REFERENCES, TEAM_KINDS, Draft, MailContext
+from pipeline.outbound.mail import TEAM_KINDS, Draft, MailContext, thread_of
 from pipeline.outbound.mailvars import variables
 
 
@@ -36,8 +36,4 @@ def _threading(ctx: MailContext, draft: Draft) -> tuple[str | None, tuple[str, .
     """The message answered and the thread so far: the case's own, unless the draft says."""
     if draft.in_reply_to is not None or draft.references is not None:
         return draft.in_reply_to, tuple(draft.references or ())
-    parsed = ctx.parsed
-    references = list(parsed.references[-MAX_REFERENCES:])
-    if parsed.message_id and parsed.message_id not in references:
-        references.append(parsed.message_id)
-    return parsed.message_id, tuple(references)
+    return thread_of(ctx.parsed)

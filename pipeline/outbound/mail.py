@@ -15,6 +15,15 @@ TEAM_KINDS = ("route", "triage", "forward")  # to a team, with the original atta
 MAX_REFERENCES = 10
 
 
+def thread_of(parsed: ParsedMessage) -> tuple[str | None, tuple[str, ...]]:
+    """In-Reply-To and References for a mail that answers `parsed`: its own thread so far
+    (the newest MAX_REFERENCES) plus itself."""
+    references = list(parsed.references[-MAX_REFERENCES:])
+    if parsed.message_id and parsed.message_id not in references:
+        references.append(parsed.message_id)
+    return parsed.message_id, tuple(references)
+
+
 @dataclass(frozen=True)
 class RouteDecision:
     recipients: tuple[str, ...]

@@ -29,7 +29,7 @@ from pipeline.config.outbound import OutboundConfig
 from pipeline.db import utcnow
 from pipeline.outbound import mailvars, policy, render, route
 from pipeline.outbound.headers import clean_subject
-from pipeline.outbound.mail import MAX_REFERENCES, USER_KINDS, Draft, MailContext, OutgoingMail
+from pipeline.outbound.mail import USER_KINDS, Draft, MailContext, OutgoingMail, thread_of
 from pipeline.process import ownmail
 
 log = logging.getLogger("triaje.outbound")
@@ -136,11 +136,9 @@ def plan_correction_reply(conn: Connection, cfg: OutboundConfig, case: MailConte
         return []
     language = render.pick_language(cfg.templates, "correction", correction.language)
     subject = f"{_words(language)['correction']}: {_tagged(case.ticket_ref, correction.subject)}"
-    references = list(correction.references[-MAX_REFERENCES:])
-    if correction.message_id and correction.message_id not in references:
-        references.append(correction.message_id)
+    in_reply_to, references = thread_of(correction)
     draft = Draft("correction", (address,), subject, language, route.decide(cfg.routing, case),
-                  _message_id(cfg), now, extra, correction.message_id, tuple(references))
+                  _message_id(cfg), now, extra, in_reply_to, references)
     return [outgoing(cfg, case, draft, parse_limit, source)]
 
 

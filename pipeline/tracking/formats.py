@@ -14,7 +14,7 @@ from babel.numbers import format_decimal, format_percent
 from pipeline import vocabulary
 
 LOCALES = {"es": "es_ES", "en": "en_GB"}
-PERCENT = {"es": "#,##0.0 %", "en": "#,##0.0%"}
+PERCENT_SIGN = {"es": " %", "en": "%"}  # Spanish writes a space before the sign
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,8 @@ class Formats:
     def pct(self, value: float | None, digits: int = 1) -> str:
         if value is None:
             return "–"
-        pattern = PERCENT.get(self.language, PERCENT["en"]).replace(".0", "." + "0" * digits) \
-            if digits else PERCENT.get(self.language, PERCENT["en"]).replace(".0", "")
+        decimals = "." + "0" * digits if digits else ""
+        pattern = f"#,##0{decimals}{PERCENT_SIGN.get(self.language, '%')}"
         return format_percent(value, format=pattern, locale=self.locale)
 
     def num(self, value: float | int | None) -> str:

@@ -75,10 +75,6 @@ def _named_confusion(confusion: dict[str, Any], head: str, fmt: Formats) -> dict
     return {**confusion, "labels": [fmt.label(head, label) for label in confusion["labels"]]}
 
 
-def pct(value: float | None, digits: int = 1, language: str = "en") -> str:
-    return Formats(language).pct(value, digits)
-
-
 def write_html(engine: Engine, config: Config, out: Path, language: str | None = None,
                since: datetime | None = None) -> dict[str, Any]:
     data = build(engine, config, since)

@@ -60,7 +60,8 @@ def split(config: Config, engine, data_paths: list[str],
     seed = data.frame
     rows = labelcsv.labelled_rows(engine)
     labelled = pd.DataFrame(rows, columns=["subject", "body", "language", *HEADS])
-    unseen = [i for i, row in enumerate(rows) if _unseen(row, current)]
+    trained_at = _created(current)
+    unseen = [i for i, row in enumerate(rows) if _unseen(row, trained_at)]
     tracking = config.tracking
     size = max(tracking.min_holdout, math.floor(len(rows) * tracking.holdout_fraction))
     if len(unseen) >= tracking.min_holdout:
@@ -77,12 +78,18 @@ def split(config: Config, engine, data_paths: list[str],
         seed[held].reset_index(drop=True), "seed"
 
 
-def _unseen(row: dict[str, Any], current: dict | None) -> bool:
+def _created(current: dict | None) -> datetime | None:
+    """When the model in service was trained (None: no model in service)."""
     if current is None:
+        return None
+    return datetime.fromisoformat(str(current.get("created", "")).replace("Z", "+00:00"))
+
+
+def _unseen(row: dict[str, Any], trained_at: datetime | None) -> bool:
+    if trained_at is None:
         return True
-    created = datetime.fromisoformat(str(current.get("created", "")).replace("Z", "+00:00"))
     labelled_at = row.get("labelled_at")
-    return labelled_at is not None and as_utc(labelled_at) > created
+    return labelled_at is not None and as_utc(labelled_at) > trained_at
 
 
 def _saw_seed(current: dict, data: Any) -> bool:
