@@ -26,13 +26,6 @@ from pipeline.schema import FETCHED, PROCESSING, QUARANTINED, inbound
 LEASE = timedelta(seconds=30)
 
 
-def ids_in_state(conn: Connection, state: str, mailbox: str | None = None) -> list[int]:
-    query = select(inbound.c.id).where(inbound.c.state == state).order_by(inbound.c.id)
-    if mailbox is not None:
-        query = query.where(inbound.c.mailbox == mailbox)
-    return list(conn.execute(query).scalars())
-
-
 def _claimable(now: datetime):
     return or_(inbound.c.state == FETCHED,
                and_(inbound.c.state == PROCESSING, inbound.c.lease_until < now))
@@ -89,12 +82,6 @@ def take_back_dead(engine: Engine, me: str) -> int:
         return conn.execute(update(inbound).where(
             inbound.c.state == PROCESSING, inbound.c.claimed_by.in_(owners))
             .values(lease_until=utcnow() - timedelta(seconds=1))).rowcount
-
-
-def load_raw(conn: Connection, inbound_id: int) -> tuple[bytes, str]:
-    row = conn.execute(select(inbound.c.raw, inbound.c.mailbox).where(
-        inbound.c.id == inbound_id)).one()
-    return bytes(row.raw), row.mailbox
 
 
 def quarantine(engine: Engine, inbound_id: int, stage: str, reason: str, owner: str) -> bool:
