@@ -103,3 +103,12 @@ def test_an_audited_message_corrected_by_mail_keeps_the_persons_label(tmp_path):
     assert decisions(env)[-1] == (1, "queue", "accept", "hardware", "ana")
     queue = metrics.collect(env.engine)["heads"]["queue"]["audit"]
     assert (queue["reviewed"], queue["misclassified"]) == (1, 1)  # network was predicted
+
+
+def test_the_terminal_says_why_the_model_asked_for_a_person():
+    prompts: list[str] = []
+    console = review.Console(echo=prompts.append, key=lambda p: prompts.append(p) or "a",
+                             ask=lambda p, **_: "")
+    head = review.HeadItem("type", "incident", 0.41, True, why="unfamiliar")
+    assert review._choose(console, head) == "a"
+    assert "incident (41%; unlike the mail it learned from)" in prompts[0]

@@ -336,3 +336,24 @@ def test_report_filters_and_csv_downloads(desk):
     assert web.get("/report/by_class.csv?mailbox=elsewhere").text.strip() == "head"
     assert web.get("/report/nothing.csv").status_code == 404
     assert "Aún no hay predicciones." in web.get("/report?mailbox=elsewhere").text
+
+
+def test_the_case_says_why_the_model_asked_for_a_person(tmp_path):
+    """The real model (trained on the small fixture set) calls a German mail unfamiliar; the
+    reviewer reads that, in words and in their language, next to each head's confidence."""
+    from classifier import artefact, training  # deferred: scikit-learn, only for this test
+
+    fixture = Path(__file__).parent / "fixtures" / "classifier" / "tickets.csv"
+    training.train_from_paths([str(fixture)], tmp_path / "trained")
+    model = artefact.load_model(tmp_path / "trained")
+    env, _ = desk_with_mail(tmp_path, ("Zahlungsverkehr Quartalsbericht Vorstand",),
+                            model=model, audit_fraction=0.0)
+    add_users(env)
+    web = client(env)
+    login(web, "rita")
+    page = web.get("/review", headers={"Accept-Language": "es-ES"}).text
+    assert page.count('data-why="unfamiliar"') == 3, page
+    assert page.count("No se parece a lo que aprendió") == 3
+    english = web.get("/review", headers={"Accept-Language": "en-GB"}).text
+    assert english.count("Unlike the mail it learned from") == 3
+    assert "unfamiliar<" not in page + english  # the code never shows as text

@@ -22,6 +22,9 @@ from pipeline.tracking import corrections, labels
 
 DECISIONS = ("accept", "correct", "skip")
 LOW, AUDIT = "low_confidence", "audit"
+# Why the model asked for a person, as the terminal review says it (the web desk: words.py).
+WHY = {"unfamiliar": "unlike the mail it learned from", "low_confidence": "unsure",
+       "no_threshold": "not yet reliable enough on this", "disagreement": "its two models disagree"}
 
 
 @dataclass
@@ -31,6 +34,7 @@ class HeadItem:
     confidence: float
     needs_review: bool
     current: str | None = None  # the latest human label, if any
+    why: str | None = None  # why the model asked for a person: unfamiliar, low_confidence...
 
 
 @dataclass
@@ -111,7 +115,7 @@ def _item(msg: dict, preds: list, human: dict, decided: set) -> Item:
         if key in decided or (not audit and current is not None):
             continue  # an audit shows labelled heads too: the sample must be reviewed whole
         item.heads.append(HeadItem(p.head, p.label, float(p.confidence), bool(p.needs_review),
-                                   current))
+                                   current, p.review_reason if p.needs_review else None))
     return item
 
 
@@ -237,6 +241,7 @@ def _choose(console: Console, head: HeadItem) -> str:
     extra = f"; a person said {vocabulary.name(head.head, head.current, 'en')!r}" \
         if head.current else ""
     predicted = vocabulary.name(head.head, head.predicted, "en")
+    extra += f"; {WHY.get(head.why, head.why)}" if head.why else ""
     prompt = (f"  {head.head}: {predicted} ({head.confidence:.0%}{extra})  "
               "[a]ccept [c]orrect [s]kip [q]uit: ")
     while True:

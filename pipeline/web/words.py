@@ -23,6 +23,13 @@ WORDS: dict[str, dict[str, str]] = {
     "nothing": {"es": "No queda nada por revisar.", "en": "Nothing left to review."},
     "low_confidence": {"es": "Poca confianza", "en": "Low confidence"},
     "audit": {"es": "Muestra de auditoría", "en": "Audit sample"},
+    # why the model asked for a person, shown under its confidence (predictions.review_reason)
+    "why_unfamiliar": {"es": "No se parece a lo que aprendió", "en": "Unlike the mail it learned from"},
+    "why_low_confidence": {"es": "No está seguro", "en": "Not sure"},
+    "why_no_threshold": {"es": "Aún no acierta lo bastante en esto",
+                         "en": "Not yet reliable enough on this"},
+    "why_disagreement": {"es": "Sus dos modelos no coinciden", "en": "Its two models disagree"},
+    "why_other": {"es": "Pide que lo revise una persona", "en": "Asks a person to check"},
     "from": {"es": "De", "en": "From"},
     "subject": {"es": "Asunto", "en": "Subject"},
     "received": {"es": "Recibido", "en": "Received"},
