@@ -8,6 +8,10 @@ threshold, and give the cuts below which mail is "unfamiliar". The folds are sha
 all heads, so the rows are counted once for the folds and the features fitted once more
 on every row for the model. Classes too small to cross-validate are still learned and
 named in the manifest (`rare_labels`); their out-of-fold rows count, mostly as errors.
+
+Each head also gets a second opinion (`model.build_second_*`: word counts and complement
+Naive Bayes), fitted on the same folds; the manifest says how often it agreed out of fold
+and what precision the predictions that pass both the threshold and the agreement had.
 """
 
 from __future__ import annotations
@@ -49,10 +53,12 @@ class _HeadScores:
     classes: np.ndarray
     scores: np.ndarray = field(init=False)
     fold: np.ndarray = field(init=False)
+    second: np.ndarray = field(init=False)  # the second model's label; None: no opinion
 
     def __post_init__(self) -> None:
         self.scores = np.full((len(self.rows), len(self.classes)), -np.inf)
         self.fold = np.full(len(self.rows), -1)
+        self.second = np.full(len(self.rows), None, dtype=object)
 
     @property
     def truth(self) -> np.ndarray:
@@ -72,11 +78,13 @@ def train_frame(frame: pd.DataFrame, heads: tuple[str, ...] | list[str],
     with _steps(progress, model.CV_FOLDS + 1 + len(scored)) as step:
         coverage = _out_of_fold(texts, scored, step)
         step("text features")
-        features = model.build_features()
-        X = features.fit_transform(texts)
+        features, second = model.build_features(), model.build_second_features()
+        X, X2 = features.fit_transform(texts), second.fit_transform(texts)
         for head, s in scored.items():
             step(f"fit {head}")
             _train_head(trained, head, features, X, s, target_precision)
+            trained.second[head] = model.build_pipeline(
+                second, model.build_second_classifier().fit(X2[s.rows], s.y))
     trained.min_word_coverage = familiarity.choose_cut(coverage)
     return trained
 
@@ -99,12 +107,15 @@ def _out_of_fold(texts: pd.DataFrame, scored: dict[str, _HeadScores], step) -> n
     """
     coverage = np.full(len(texts), np.nan)
     folded = FoldFeatures(model.build_features(), texts)
+    folded2 = FoldFeatures(model.build_second_features(), texts)
     for k, (train, test) in enumerate(_splits(texts, scored)):
         step(f"cross-validate {k + 1}/{model.CV_FOLDS}")
         X_train, X_test = folded.tfidf(train, train), folded.tfidf(train, test)
         coverage[test] = familiarity.share_known(*folded.word_counts(train, test))
+        X2_train, X2_test = folded2.tfidf(train, train), folded2.tfidf(train, test)
         for s in scored.values():
             _score_fold(s, X_train, X_test, train, test, k)
+            _second_fold(s, X2_train, X2_test, train, test)
     return coverage
 
 
@@ -135,6 +146,30 @@ def _score_fold(s: _HeadScores, X_train, X_test, train: np.ndarray, test: np.nda
         X_test[[position[r] for r in s.rows[score_at]]])
 
 
+def _second_fold(s: _HeadScores, X_train, X_test, train: np.ndarray,
+                 test: np.ndarray) -> None:
+    """The second model's out-of-fold labels for this fold's rows of the head."""
+    fit_at, score_at = np.isin(s.rows, train), np.isin(s.rows, test)
+    if len(np.unique(s.y[fit_at])) < 2 or not score_at.any():
+        return
+    position = {r: i for i, r in enumerate(train)}
+    clf = model.build_second_classifier().fit(X_train[[position[r] for r in s.rows[fit_at]]],
+                                              s.y[fit_at])
+    position = {r: i for i, r in enumerate(test)}
+    s.second[score_at] = model.second_labels(clf, X_test[[position[r] for r in s.rows[score_at]]])
+
+
+def _agreement(s: _HeadScores, predicted: np.ndarray, confidence: np.ndarray,
+               correct: np.ndarray, threshold: float | None) -> dict:
+    """Out of fold: how often the second model agreed, and what passes both checks."""
+    agree = np.array([b is None or a == b for a, b in zip(predicted, s.second, strict=True)])
+    kept = agree & ~thresholds.needs_review(confidence, threshold)
+    return {"agreement": round(float(agree.mean()), 4),
+            "not_reviewed": round(float(kept.mean()), 4),
+            "precision_not_reviewed": round(float(correct[kept].mean()), 4) if kept.any()
+            else None}
+
+
 def _train_head(trained: TrainedModel, head: str, features, X, s: _HeadScores,
                 target: float) -> None:
     truth = _seen_truth(s)
@@ -153,6 +188,7 @@ def _train_head(trained: TrainedModel, head: str, features, X, s: _HeadScores,
         "min_top_score": familiarity.choose_score_cut(s.scores.max(axis=1), len(s.classes)),
         "rare_labels": {str(k): int(v) for k, v in counts[counts < RARE_ROWS].items()},
         "metrics": head_metrics(s.y, predicted, confidence, chosen.value),
+        "second_opinion": _agreement(s, predicted, confidence, correct, chosen.value),
     }
 
 
