@@ -19,6 +19,7 @@ import platform
 import shutil
 import tempfile
 from datetime import UTC, datetime
+from importlib.metadata import version as package_version
 from pathlib import Path
 
 import joblib
@@ -56,7 +57,8 @@ SECOND_ESTIMATOR = ("ColumnTransformer(subject + body: word 1 TF-IDF, min_df=2) 
 def library_versions() -> dict[str, str]:
     return {"python": platform.python_version(), "scikit-learn": sklearn.__version__,
             "numpy": numpy.__version__, "scipy": scipy.__version__,
-            "joblib": joblib.__version__, "triaje": triaje_version}
+            "joblib": joblib.__version__, "marisa-trie": package_version("marisa-trie"),
+            "triaje": triaje_version}
 
 
 def save(out_dir, trained: TrainedModel, data: Dataset, target_precision: float) -> dict:
