@@ -81,6 +81,7 @@ def save(out_dir, trained: TrainedModel, data: Dataset, target_precision: float)
                         "quantile": QUANTILE, "min_words": MIN_WORDS},
         "target_precision": target_precision,
         "cv_folds": CV_FOLDS,
+        "cv_grouping": "source file" if trained.folds == "grouped" else "stratified",
         "estimator": ESTIMATOR,
         "second_estimator": SECOND_ESTIMATOR if trained.second else None,
         "data": _data_summary(data),

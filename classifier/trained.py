@@ -16,6 +16,7 @@ class TrainedModel:
     skipped: dict[str, str] = field(default_factory=dict)  # head -> why it was not trained
     min_word_coverage: float | None = None  # below it a mail is unfamiliar (familiarity.py)
     second: dict[str, Pipeline] = field(default_factory=dict)  # head -> second opinion
+    folds: str = "stratified"  # or "grouped": whole source files per fold
 
     def predictor(self, version: str = "unsaved") -> TriageModel:
         return TriageModel(version, self.pipelines,

@@ -169,6 +169,31 @@ def test_every_fold_is_scored_by_features_fitted_on_the_other_folds(monkeypatch)
         assert frozenset().union(*(rows for _, rows in scored)) == frozenset(range(len(frame)))
 
 
+def test_data_in_three_or_more_files_is_folded_by_whole_file(monkeypatch, tmp_path):
+    calls = []
+    real = FoldFeatures.tfidf
+
+    def spied(self, fit_rows, rows):
+        calls.append((frozenset(fit_rows), frozenset(rows)))
+        return real(self, fit_rows, rows)
+
+    monkeypatch.setattr(FoldFeatures, "tfidf", spied)
+    frame = pd.read_csv(FIXTURE).sample(frac=1.0, random_state=3)
+    paths = []
+    for n, part in enumerate((frame.iloc[:30], frame.iloc[30:55], frame.iloc[55:])):
+        paths.append(tmp_path / f"part{n}.csv")
+        part.to_csv(paths[-1], index=False)
+    manifest = training.train_from_paths([str(p) for p in paths], tmp_path / "m")
+    assert manifest["cv_grouping"] == "source file"
+    files = [set(range(0, 30)), set(range(30, 55)), set(range(55, len(frame)))]
+    scored = [rows for fit, rows in calls if fit != rows]
+    assert len(scored) == 2 * model.CV_FOLDS  # the SVM's features and the second model's
+    for rows in scored:
+        assert set(rows) in files  # each fold is one whole file, scored by the others
+    one_file = training.train_from_paths([str(FIXTURE)], tmp_path / "one")
+    assert one_file["cv_grouping"] == "stratified"
+
+
 def test_label_is_the_svm_decision_and_confidence_its_tempered_softmax(trained):
     frame = pd.read_csv(FIXTURE)
     model_ = artefact.load_model(trained[0])
