@@ -19,6 +19,7 @@ import platform
 import shutil
 import tempfile
 from datetime import UTC, datetime
+from importlib.metadata import version as package_version
 from pathlib import Path
 
 import joblib
@@ -48,12 +49,16 @@ MODEL_FILE = "model.joblib"
 ESTIMATOR = ("ColumnTransformer(subject + body: word 1-2 + char_wb 2-5 TF-IDF) -> "
              "LinearSVC(C=0.5, class_weight=balanced), softmax of its scores at a temperature "
              "fitted on out-of-fold scores (cv=3, TF-IDF refitted per fold)")
+SECOND_ESTIMATOR = ("ColumnTransformer(subject + body: word 1 TF-IDF, min_df=2) -> "
+                    "ComplementNB; a confident prediction it disagrees with is reviewed "
+                    "(reason disagreement)")
 
 
 def library_versions() -> dict[str, str]:
     return {"python": platform.python_version(), "scikit-learn": sklearn.__version__,
             "numpy": numpy.__version__, "scipy": scipy.__version__,
-            "joblib": joblib.__version__, "triaje": triaje_version}
+            "joblib": joblib.__version__, "marisa-trie": package_version("marisa-trie"),
+            "triaje": triaje_version}
 
 
 def save(out_dir, trained: TrainedModel, data: Dataset, target_precision: float) -> dict:
@@ -61,7 +66,7 @@ def save(out_dir, trained: TrainedModel, data: Dataset, target_precision: float)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _atomic_write(out / MODEL_FILE, lambda f: joblib.dump(
-        {"format": FORMAT, "heads": trained.pipelines}, f))
+        {"format": FORMAT, "heads": trained.pipelines, "second": trained.second}, f))
     digest = file_sha256(out / MODEL_FILE)
     created = datetime.now(UTC).replace(microsecond=0)
     manifest = {
@@ -76,7 +81,9 @@ def save(out_dir, trained: TrainedModel, data: Dataset, target_precision: float)
                         "quantile": QUANTILE, "min_words": MIN_WORDS},
         "target_precision": target_precision,
         "cv_folds": CV_FOLDS,
+        "cv_grouping": "source file" if trained.folds == "grouped" else "stratified",
         "estimator": ESTIMATOR,
+        "second_estimator": SECOND_ESTIMATOR if trained.second else None,
         "data": _data_summary(data),
         "versions": library_versions(),
     }
@@ -164,10 +171,12 @@ def load_model(model_dir) -> TriageModel:
     except Exception as exc:  # a verified file should load; say so plainly if not
         raise ModelError(f"{path}: could not be loaded ({exc})") from exc
     pipelines = payload.get("heads", {}) if isinstance(payload, dict) else {}
+    second = payload.get("second", {}) if isinstance(payload, dict) else {}
     _check_heads(manifest, pipelines, model_dir)
+    _check_second(manifest, second, model_dir)
     limits = {h: info.get("threshold") for h, info in manifest["heads"].items()}
     cut = manifest.get("familiarity", {}).get("min_word_coverage")
-    return TriageModel(manifest["version"], pipelines, limits, manifest, cut)
+    return TriageModel(manifest["version"], pipelines, limits, manifest, cut, second)
 
 
 def _check_heads(manifest: dict, pipelines: dict, model_dir) -> None:
@@ -178,6 +187,15 @@ def _check_heads(manifest: dict, pipelines: dict, model_dir) -> None:
         labels = [str(c) for c in pipeline[-1].classes_]
         if labels != list(manifest["heads"][head].get("labels", [])):
             raise ModelError(f"{model_dir}: labels of head {head!r} differ from the manifest")
+
+
+def _check_second(manifest: dict, second: dict, model_dir) -> None:
+    """A second model may be missing (older artefacts) but never disagree on the labels."""
+    for head, pipeline in second.items():
+        if head not in manifest["heads"] or [str(c) for c in pipeline[-1].classes_] != list(
+                manifest["heads"][head].get("labels", [])):
+            raise ModelError(f"{model_dir}: the second model of head {head!r} does not match "
+                             "the manifest's labels; retrain the model")
 
 
 def load_current(models_dir) -> TriageModel:

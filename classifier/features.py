@@ -24,6 +24,8 @@ from sklearn.feature_extraction.text import (
 )
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from classifier.vocabulary import CompactVocabulary, columns_of
+
 _URL = re.compile(r"(?:https?://|www\.)\S+")
 _EMAIL = re.compile(r"\S+@\S+\.\w+")
 _DIGITS = re.compile(r"\d+")
@@ -79,8 +81,7 @@ class _WordNgrams(dict):
         self._ngrams = twin._char_wb_ngrams
 
     def __missing__(self, word: str) -> array:
-        get = self.vocabulary.get
-        found = array("i", [j for g in self._ngrams(word) if (j := get(g)) is not None])
+        found = array("i", columns_of(self.vocabulary, self._ngrams(word)))
         if len(word) <= _CACHED_WORD_CHARS:  # base64 runs and the like: count, don't keep
             if len(self) >= _CACHE_LIMIT:
                 self.clear()
@@ -143,7 +144,7 @@ def _word_counts(vectorizer: CountVectorizer, docs: Iterable[str]) -> sp.csr_mat
     n-grams are joined from sklearn's own tokenizer exactly as `_word_ngrams` joins them;
     with bigrams a per-token cache would not save the join, so there is none.
     """
-    get = vectorizer.vocabulary_.get
+    vocabulary, memo = vectorizer.vocabulary_, {}  # the memo lives for this batch only
     tokenize = vectorizer.build_tokenizer()
     min_n, max_n = vectorizer.ngram_range
     indices, indptr = array("i"), array("i", [0])
@@ -153,7 +154,7 @@ def _word_counts(vectorizer: CountVectorizer, docs: Iterable[str]) -> sp.csr_mat
             # zip stops at the shortest slice: exactly the len(tokens) - n + 1 windows
             windows = zip(*(tokens[k:] for k in range(n)), strict=False)
             grams = tokens if n == 1 else map(" ".join, windows)
-            indices.extend([j for g in grams if (j := get(g)) is not None])
+            indices.extend(columns_of(vocabulary, grams, memo))
         indptr.append(len(indices))
     return _count_matrix(indices, indptr, len(vectorizer.vocabulary_))
 
@@ -247,10 +248,10 @@ class TextFieldVectorizer(TransformerMixin, BaseEstimator):
         if self.word_ is None:
             return np.zeros(len(texts)), np.zeros(len(texts))
         tokenize, vocabulary = self.word_.build_tokenizer(), self.word_.vocabulary_
-        known, total = np.zeros(len(texts)), np.zeros(len(texts))
+        known, total, memo = np.zeros(len(texts)), np.zeros(len(texts)), {}
         for i, text in enumerate(texts):
             tokens = tokenize(normalize_text(text))
-            known[i], total[i] = sum(t in vocabulary for t in tokens), len(tokens)
+            known[i], total[i] = len(columns_of(vocabulary, tokens, memo)), len(tokens)
         return known, total
 
     def get_feature_names_out(self, input_features=None):
@@ -277,9 +278,11 @@ class TextFieldVectorizer(TransformerMixin, BaseEstimator):
                 sublinear_tf=True, lowercase=False, dtype=np.float64,
             )
             try:
-                return vectorizer, vectorizer.fit_transform(docs)
+                X = vectorizer.fit_transform(docs)
             except ValueError:  # empty vocabulary, or limits that exclude every term
                 continue
+            vectorizer.vocabulary_ = CompactVocabulary(vectorizer.vocabulary_)
+            return vectorizer, X
         return None, None
 
     def _stack(self, words, chars, docs: list[str]):

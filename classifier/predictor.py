@@ -1,9 +1,13 @@
 """A loaded model: batch prediction of every head with confidence, review flag and reason.
 
-A prediction goes to a person (`needs_review`) for one of three reasons: the mail is
-"unfamiliar" (too few of its words were ever seen in training, so no confidence figure
-can be trusted), "low_confidence" (below the head's cross-validated threshold), or
-"no_threshold" (no confidence reached the target precision in training).
+A prediction goes to a person (`needs_review`) for one of four reasons, the first that
+applies: the mail is "unfamiliar" (too few of its words were ever seen in training, or it
+is far from every class, so no confidence figure can be trusted), "low_confidence" (below
+the head's cross-validated threshold), "no_threshold" (no confidence reached the target
+precision in training), or "disagreement": the SVM is confident but the head's second
+model, different in kind (word counts and complement Naive Bayes), picks another label.
+A confident linear model is often confidently wrong on mail written unlike its training
+data; two unlike models agreeing there is much rarer.
 """
 
 from __future__ import annotations
@@ -27,10 +31,11 @@ from classifier.familiarity import (
     word_coverage,
 )
 from classifier.features import TextFieldVectorizer
-from classifier.model import TemperatureSVC, linear_scores
+from classifier.model import TemperatureSVC, linear_scores, second_labels
 from classifier.thresholds import needs_review
 
 UNFAMILIAR, LOW_CONFIDENCE, NO_THRESHOLD = "unfamiliar", "low_confidence", "no_threshold"
+DISAGREEMENT = "disagreement"
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,7 @@ class Prediction:
     confidence: float
     needs_review: bool
     reason: str | None = None  # why a person must look: UNFAMILIAR, LOW_CONFIDENCE, ...
+    # ... NO_THRESHOLD or DISAGREEMENT
 
 
 class TriageModel:
@@ -46,13 +52,15 @@ class TriageModel:
 
     def __init__(self, version: str, pipelines: dict[str, Pipeline],
                  thresholds: dict[str, float | None], manifest: dict | None = None,
-                 min_word_coverage: float | None = None) -> None:
+                 min_word_coverage: float | None = None,
+                 second: dict[str, Pipeline] | None = None) -> None:
         self.version = version
         self.heads: tuple[str, ...] = tuple(pipelines)
         self.thresholds = dict(thresholds)
         self.manifest = manifest or {}
         self.min_word_coverage = min_word_coverage
         self._pipelines = pipelines
+        self._second = second or {}  # an artefact from before the second model has none
 
     def predict(self, subjects: Sequence[str], bodies: Sequence[str]) -> list[dict[str, Prediction]]:
         """One dict per message; the shared text features are computed once per batch."""
@@ -68,7 +76,7 @@ class TriageModel:
         return tuple(str(c) for c in self._pipelines[head][-1].classes_)
 
     def _predict_all(self, fields: dict[str, list[str]]) -> dict[str, list[Prediction]]:
-        features: dict[int, tuple] = {}
+        features: dict[int, tuple] = {}  # each fitted text step computed once per batch
         out = {}
         for head, pipeline in self._pipelines.items():
             step = pipeline[0]
@@ -76,21 +84,35 @@ class TriageModel:
                 coverage = word_coverage(step, fields)
                 features[id(step)] = (transform_fields(step, fields),
                                       unfamiliar(coverage, self.min_word_coverage))
-            out[head] = self._decide(head, pipeline[-1], *features[id(step)])
+            out[head] = self._decide(head, pipeline[-1], *features[id(step)],
+                                     self._second_opinion(head, fields, features))
         return out
 
-    def _decide(self, head: str, classifier, X, strange: np.ndarray) -> list[Prediction]:
+    def _second_opinion(self, head: str, fields: dict[str, list[str]],
+                        features: dict[int, tuple]) -> np.ndarray | None:
+        """The second model's label per mail, or None when this artefact has none."""
+        if head not in self._second:
+            return None
+        step, classifier = self._second[head][0], self._second[head][-1]
+        if id(step) not in features:
+            features[id(step)] = (transform_fields(step, fields),)
+        return second_labels(classifier, features[id(step)][0])
+
+    def _decide(self, head: str, classifier, X, strange: np.ndarray,
+                second: np.ndarray | None) -> list[Prediction]:
         scores = decision_scores(classifier, X)
         proba = predict_proba(classifier, X, scores)
         cut = self.manifest.get("heads", {}).get(head, {}).get("min_top_score")
         strange = strange | far_from_every_class(scores, cut)
         best = proba.argmax(axis=1)
         confidence = proba[np.arange(len(best)), best]
+        labels = classifier.classes_
+        disputed = np.zeros(len(best), dtype=bool) if second is None else labels[best] != second
         threshold = self.thresholds.get(head)
         low = needs_review(confidence, threshold)
         unsure = NO_THRESHOLD if threshold is None else LOW_CONFIDENCE
-        reasons = np.where(strange, UNFAMILIAR, np.where(low, unsure, ""))
-        labels = classifier.classes_
+        reasons = np.where(strange, UNFAMILIAR, np.where(
+            low, unsure, np.where(disputed, DISAGREEMENT, "")))
         return [Prediction(str(labels[b]), float(c), bool(r), r or None)
                 for b, c, r in zip(best, confidence, reasons.tolist(), strict=True)]
 

@@ -5,6 +5,7 @@ import logging
 import shutil
 from pathlib import Path
 
+import joblib
 import pytest
 import sklearn
 
@@ -87,6 +88,34 @@ def test_label_set_mismatch_is_refused(model_copy):
     edit_manifest(model_copy, lambda m: m["heads"]["type"].__setitem__("labels", ["a", "b"]))
     with pytest.raises(ModelError, match="labels of head 'type'"):
         artefact.load_model(model_copy)
+
+
+def _rewrite_payload(model_dir: Path, change) -> None:
+    """Change the unpickled payload and write it back with a matching sha256, as a model
+    built by another version of triaje would be."""
+    path = model_dir / "model.joblib"
+    payload = joblib.load(path)
+    change(payload)
+    joblib.dump(payload, path)
+    digest = artefact.file_sha256(path)
+    edit_manifest(model_dir, lambda m: m["artefact"].__setitem__("sha256", digest))
+
+
+def test_the_second_model_is_part_of_the_checked_artefact(model_copy):
+    manifest = json.loads((model_copy / "manifest.json").read_text())
+    assert "ComplementNB" in manifest["second_estimator"]
+    payload = joblib.load(model_copy / "model.joblib")
+    assert set(payload["second"]) == set(manifest["heads"])
+    _rewrite_payload(model_copy, lambda p: p["second"].__setitem__("type", p["second"]["queue"]))
+    with pytest.raises(ModelError, match="second model of head 'type'"):
+        artefact.load_model(model_copy)
+
+
+def test_an_artefact_without_a_second_model_still_loads_and_never_disputes(model_copy):
+    _rewrite_payload(model_copy, lambda p: p.pop("second"))
+    model = artefact.load_model(model_copy)
+    for row in model.predict(["VPN caída", "Gracias"], ["no conecta", "todo perfecto"]):
+        assert all(p.reason != "disagreement" for p in row.values())
 
 
 def test_missing_or_broken_manifest(model_copy, tmp_path):

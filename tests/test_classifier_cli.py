@@ -79,7 +79,8 @@ def test_evaluate_json_shape_is_exact(trained):
         assert set(metrics) == METRIC_KEYS | EVALUATE_KEYS
         assert metrics["rare_labels"] == {}  # every fixture class has 6+ rows
         reviewed = sum(metrics["review_reasons"].values())
-        assert set(metrics["review_reasons"]) <= {"unfamiliar", "low_confidence", "no_threshold"}
+        assert set(metrics["review_reasons"]) <= {"unfamiliar", "low_confidence", "no_threshold",
+                                                 "disagreement"}
         assert metrics["not_reviewed"] == pytest.approx(1 - reviewed / len(frame), abs=1e-4)
         labels = sorted(set(frame[head]) | set(metrics["per_class"]))
         assert sorted(metrics["per_class"]) == labels

@@ -81,7 +81,8 @@ def test_predict_returns_frozen_predictions_per_head(trained):
             assert p.label in manifest["heads"][head]["labels"]
             assert 0.0 <= p.confidence <= 1.0
             threshold = manifest["heads"][head]["threshold"]
-            assert p.needs_review == (threshold is None or p.confidence < threshold)
+            low = threshold is None or p.confidence < threshold
+            assert p.needs_review == (low or p.reason == "disagreement")
     with pytest.raises(dataclasses.FrozenInstanceError):
         result[0]["type"].label = "other"
     assert model.predict([], []) == []
@@ -98,6 +99,9 @@ def test_batch_and_single_predictions_agree(trained):
             assert p.confidence == pytest.approx(other[head].confidence, abs=1e-9)
 
 
+model_module = model
+
+
 def test_fast_prediction_path_equals_the_pipeline(trained):
     model = artefact.load_model(trained[0])
     frame = pd.read_csv(FIXTURE).sample(20, random_state=1)
@@ -112,6 +116,12 @@ def test_fast_prediction_path_equals_the_pipeline(trained):
         scores = decision_scores(pipeline[-1], X)
         assert scores == pytest.approx(pipeline.decision_function(frame[["subject", "body"]]),
                                        abs=1e-9)
+    assert set(model._second) == set(model.heads)
+    for second in model._second.values():  # the second opinion's fast path too
+        X = transform_fields(second[0], fields)
+        assert abs(X - second[0].transform(frame[["subject", "body"]])).max() < 1e-12
+        assert list(model_module.second_labels(second[-1], X)) == list(
+            second.predict(frame[["subject", "body"]]))
 
 
 def test_rare_labels_are_learned_and_named_and_single_label_heads_skipped(tmp_path):
@@ -143,17 +153,45 @@ def test_every_fold_is_scored_by_features_fitted_on_the_other_folds(monkeypatch)
     real = FoldFeatures.tfidf
 
     def spied(self, fit_rows, rows):
-        calls.append((frozenset(fit_rows), frozenset(rows)))
+        calls.append((id(self), frozenset(fit_rows), frozenset(rows)))
         return real(self, fit_rows, rows)
 
     monkeypatch.setattr(FoldFeatures, "tfidf", spied)
     frame = pd.read_csv(FIXTURE)
     training.train_frame(frame, ("type",))
-    scored = [(fit, rows) for fit, rows in calls if fit != rows]
-    assert len(scored) == model.CV_FOLDS
-    for fit, rows in scored:
-        assert not fit & rows  # the fold's TF-IDF never saw the rows it scores
-    assert frozenset().union(*(rows for _, rows in scored)) == frozenset(range(len(frame)))
+    steps = {step for step, _, _ in calls}
+    assert len(steps) == 2  # the SVM's features and the second model's
+    for step in steps:
+        scored = [(fit, rows) for s, fit, rows in calls if s == step and fit != rows]
+        assert len(scored) == model.CV_FOLDS
+        for fit, rows in scored:
+            assert not fit & rows  # the fold's TF-IDF never saw the rows it scores
+        assert frozenset().union(*(rows for _, rows in scored)) == frozenset(range(len(frame)))
+
+
+def test_data_in_three_or_more_files_is_folded_by_whole_file(monkeypatch, tmp_path):
+    calls = []
+    real = FoldFeatures.tfidf
+
+    def spied(self, fit_rows, rows):
+        calls.append((frozenset(fit_rows), frozenset(rows)))
+        return real(self, fit_rows, rows)
+
+    monkeypatch.setattr(FoldFeatures, "tfidf", spied)
+    frame = pd.read_csv(FIXTURE).sample(frac=1.0, random_state=3)
+    paths = []
+    for n, part in enumerate((frame.iloc[:30], frame.iloc[30:55], frame.iloc[55:])):
+        paths.append(tmp_path / f"part{n}.csv")
+        part.to_csv(paths[-1], index=False)
+    manifest = training.train_from_paths([str(p) for p in paths], tmp_path / "m")
+    assert manifest["cv_grouping"] == "source file"
+    files = [set(range(0, 30)), set(range(30, 55)), set(range(55, len(frame)))]
+    scored = [rows for fit, rows in calls if fit != rows]
+    assert len(scored) == 2 * model.CV_FOLDS  # the SVM's features and the second model's
+    for rows in scored:
+        assert set(rows) in files  # each fold is one whole file, scored by the others
+    one_file = training.train_from_paths([str(FIXTURE)], tmp_path / "one")
+    assert one_file["cv_grouping"] == "stratified"
 
 
 def test_label_is_the_svm_decision_and_confidence_its_tempered_softmax(trained):
@@ -183,7 +221,34 @@ def test_unfamiliar_mail_goes_to_a_person_with_the_reason(trained):
         threshold = manifest["heads"][head]["threshold"]
         expected = None if not p.needs_review else (
             "no_threshold" if threshold is None else "low_confidence")
+        if threshold is not None and p.confidence >= threshold and p.needs_review:
+            expected = "disagreement"
         assert p.reason == expected
+
+
+def test_a_confident_prediction_the_second_model_disputes_goes_to_a_person(trained):
+    out, manifest = trained
+    model_ = artefact.load_model(out)
+    frame = pd.read_csv(FIXTURE)
+    texts = [*frame.body, "gracias", "no va", "urgente por favor", "thanks, please check",
+             "el correo y la impresora", "password printer laptop", "VPN gracias ayuda"]
+    for head in model_.heads:
+        model_.thresholds[head] = 0.0  # every prediction confident: only the models decide
+    predictions = model_.predict([""] * len(texts), texts)
+    disputed = 0
+    for head, second in model_._second.items():
+        opinion = second.predict(pd.DataFrame({"subject": [""] * len(texts), "body": texts}))
+        for p, other in zip((row[head] for row in predictions), opinion, strict=True):
+            if p.reason == "unfamiliar":
+                continue
+            assert (p.needs_review, p.reason) == ((True, "disagreement") if other != p.label
+                                                  else (False, None))
+            disputed += other != p.label
+    assert disputed > 0  # the check above was exercised on real disagreements
+    for info in manifest["heads"].values():
+        second = info["second_opinion"]
+        assert 0.0 < second["agreement"] <= 1.0
+        assert second["not_reviewed"] <= min(second["agreement"], info["metrics"]["coverage"])
 
 
 def test_no_trainable_head_is_a_data_error(tmp_path):

@@ -125,7 +125,8 @@ def _print_many(r: dict) -> None:
 def transfer(training_dir: Path, foreign_dir: Path, tickets: Path) -> None:
     started = time.perf_counter()
     data = dataset.load([str(training_dir)])
-    model = training.train_frame(data.frame, data.heads).predictor()
+    model = training.train_frame(data.frame, data.heads,
+                                 groups=training.source_groups(data)).predictor()
     print(f"\ntrained on {training_dir} ({len(data.frame)} rows) in "
           f"{time.perf_counter() - started:.1f} s")
     foreign = dataset.load([str(foreign_dir)]).frame

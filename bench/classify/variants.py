@@ -68,6 +68,15 @@ VARIANTS = {
     "joined_c25_df1_CS_C0.5": lambda: make_pipeline(
         joined(char_ngrams=(2, 5), min_df=1, max_df=1.0),
         LinearSVC(C=0.5, class_weight="balanced", multi_class="crammer_singer")),
+    "joined_c25_df1_cw0.6_C0.5": lambda: make_pipeline(
+        joined(char_ngrams=(2, 5), min_df=1, max_df=1.0, char_weight=0.6), _svm(0.5)),
+    "joined_c25_df1_cw1.5_C0.5": lambda: make_pipeline(
+        joined(char_ngrams=(2, 5), min_df=1, max_df=1.0, char_weight=1.5), _svm(0.5)),
+    "joined_c25_df1_hinge_C0.5": lambda: make_pipeline(
+        joined(char_ngrams=(2, 5), min_df=1, max_df=1.0),
+        LinearSVC(C=0.5, class_weight="balanced", loss="hinge", max_iter=5000)),
+    "joined_c15_df1_C0.5": lambda: make_pipeline(
+        joined(char_ngrams=(1, 5), min_df=1, max_df=1.0), _svm(0.5)),
     "joined_c34_C0.5": lambda: make_pipeline(joined(), _svm(0.5)),
     "baseline": lambda: baseline(),
     "joined_c25_C0.5": lambda: make_pipeline(joined(char_ngrams=(2, 5)), _svm(0.5)),
