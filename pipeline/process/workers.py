@@ -22,14 +22,17 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 from pipeline.process import runner
 from pipeline.services import Services
+from pipeline.tracking import retrain
 
 log = logging.getLogger("triaje.workers")
 CLAIM = 50  # a worker's batch: small enough that a burst is shared between workers
 IDLE_WAIT = 0.2  # seconds between two looks for work when none was waiting
 WORKER_DRAIN_INTERVAL = 0.5  # the daemon's sender, when workers fill the outbox
+MODEL_WATCH = 60.0  # seconds between two looks at the model in service, as the daemon's watch
 PR_SET_PDEATHSIG = 1
 
 
@@ -64,7 +67,13 @@ def die_with(parent: int) -> None:
 
 
 def loop(env: Services, parent: int) -> None:
+    """Claim and process until stopped; a model put in service meanwhile (promote,
+    rollback, retrain, install) is loaded here too, since this process classifies."""
+    watched = time.monotonic()
     while not env.stop.is_set() and os.getppid() == parent:
+        if time.monotonic() - watched >= MODEL_WATCH:
+            retrain.reload_if_changed(env)
+            watched = time.monotonic()
         summary = runner.Summary()
         ids = runner.inboundstate.claim(env.engine, env.instance, CLAIM)
         if not ids:
