@@ -140,7 +140,8 @@ class Daemon:
         for func, trigger in self.extra_jobs:
             self.scheduler.add_job(func, **trigger)
         if self.worker_count > 1:
-            self.workers = processworkers.start(self.config_path, self.verbose, self.worker_count)
+            self.workers = processworkers.start(self.config_path, self.verbose, self.worker_count,
+                                                on_batch=self.sender)
         self.scheduler.start()
         self.heartbeat.start()
         self.sender.start()
