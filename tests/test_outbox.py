@@ -320,6 +320,16 @@ def test_smtp_defaults():
     assert free_port() > 0
 
 
+@pytest.mark.parametrize(("lease", "words"), [(2, "at least 3"), ("soon", "whole number")])
+def test_the_outbox_lease_is_short_by_default_and_a_bad_one_names_the_key(lease, words):
+    smtp = {"url": "smtps://mail.example.org", "from": "Desk <desk@example.org>"}
+    assert from_dict({"smtp": smtp}).outbound.outbox.lease == 30  # renewed while a mail is sent
+    with pytest.raises(ConfigError) as caught:
+        from_dict({"smtp": smtp, "outbox": {"lease": lease}})
+    assert caught.value.key == "outbox.lease" and words in str(caught.value)
+    assert "Fix:" in str(caught.value)
+
+
 def test_a_crash_after_the_server_accepted_does_not_send_again(engine, smtp_receiver,
                                                                monkeypatch):
     """The 250 came back, then the process died before the row was marked (with SQLite the
