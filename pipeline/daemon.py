@@ -111,19 +111,27 @@ class Daemon:
         self.env = env
         self.worker_count = workers if workers > 1 and config_path else 1
         self.config_path, self.verbose = config_path, verbose
-        self.workers: list = []
+        self.workers: processworkers.Pool | None = None
         self.scheduler = BackgroundScheduler(timezone=UTC, job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE})
         self.sender = Sender(env, processworkers.WORKER_DRAIN_INTERVAL if self.worker_count > 1
                              else DRAIN_INTERVAL)
         self.ownership = Ownership(env.engine, env.instance, [m.name for m in env.config.mailboxes])
         self.heartbeat = Heartbeat(self.ownership, env.stop)
-        self.pollers = [MailboxPoller(env, cfg, self.sender, ownership=self.ownership,
+        self.pollers = [MailboxPoller(env, cfg, self.after_fetch, ownership=self.ownership,
                                       process=self.worker_count == 1)
                         for cfg in env.config.mailboxes]
         self.watchers: list[IdleWatcher] = []
         self.extra_jobs = [*retrain.scheduled_jobs(env), *(extra_jobs or [])]
         self.monitor = MonitorServer(env.engine, env.config) if env.config.metrics.listen else None
+
+    def after_fetch(self) -> None:
+        """A fetched batch is committed: its processing starts now (idle workers are
+        woken; without workers it is already done here, and the sender is woken)."""
+        if self.workers is not None:
+            self.workers.new_mail()
+        else:
+            self.sender()
 
     def start(self) -> None:
         warm_up(self.env)
@@ -140,7 +148,8 @@ class Daemon:
         for func, trigger in self.extra_jobs:
             self.scheduler.add_job(func, **trigger)
         if self.worker_count > 1:
-            self.workers = processworkers.start(self.config_path, self.verbose, self.worker_count)
+            self.workers = processworkers.start(self.config_path, self.verbose, self.worker_count,
+                                                on_batch=self.sender)
         self.scheduler.start()
         self.heartbeat.start()
         self.sender.start()
@@ -160,7 +169,8 @@ class Daemon:
             poller.close()
         if self.monitor is not None:
             self.monitor.stop()
-        processworkers.stop(self.workers)  # each finishes the batch in hand
+        if self.workers is not None:
+            self.workers.stop()  # each finishes the batch in hand
         self.heartbeat.join(timeout=5)
         try:
             self.ownership.release_all()  # the other daemons take the mailboxes over at once

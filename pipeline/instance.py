@@ -12,7 +12,10 @@ import os
 import socket
 import uuid
 
-HOST = socket.gethostname()
+# TRIAJE_INSTANCE_HOST: for hosts that share a name (containers given the same hostname,
+# whose first process is pid 1 in each): without a name of its own, each would think the
+# other's leases belong to a dead predecessor and take them at once.
+HOST = os.environ.get("TRIAJE_INSTANCE_HOST") or socket.gethostname()
 _LOCAL: set[str] = set()  # the ids handed out in this process (tests run several)
 
 

@@ -10,7 +10,11 @@ over within TTL, or at once when it restarts on the same host.
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
 from datetime import timedelta
+from types import TracebackType
 
 from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +24,7 @@ from pipeline.db import as_utc, utcnow
 from pipeline.schema import leases
 
 TTL = timedelta(seconds=30)
+log = logging.getLogger("triaje.leases")
 
 
 def acquire(engine: Engine, name: str, owner: str, ttl: timedelta = TTL) -> bool:
@@ -66,3 +71,33 @@ def held_by(engine: Engine, prefix: str, owner: str) -> list[str]:
         return list(conn.execute(select(leases.c.name).where(
             leases.c.name.startswith(prefix), leases.c.owner == owner,
             leases.c.until >= utcnow())).scalars())
+
+
+class Renewing:
+    """`with Renewing(renew, every):` calls `renew()` every `every` seconds in a thread of
+    its own while the block runs, so a claim can be short (a dead holder is replaced within
+    its lease) yet outlast slow work in hand: a 200-message batch on a slow machine, an SMTP
+    server that takes minutes to answer DATA. The block itself is never interrupted; a
+    failed renewal (the database away) is logged and tried again at the next tick, and the
+    claim simply expires if the database stays away past the lease."""
+
+    def __init__(self, renew: Callable[[], object], every: float, what: str = "claim") -> None:
+        self.renew, self.every, self.what = renew, every, what
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"renew {what}", daemon=True)
+
+    def __enter__(self) -> Renewing:
+        self.thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.done.set()
+        self.thread.join()
+
+    def _run(self) -> None:
+        while not self.done.wait(self.every):
+            try:
+                self.renew()
+            except Exception as exc:  # the next tick tries again; the lease is the backstop
+                log.warning("could not renew the %s (%s); retrying", self.what, exc)

@@ -7,6 +7,7 @@ restart it on the same port (a server that goes down and comes back).
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 import threading
@@ -27,11 +28,14 @@ class Received:
 
 @dataclass
 class Recorder:
-    """aiosmtpd handler: keeps messages; `refuse` maps a recipient to an SMTP reply."""
+    """aiosmtpd handler: keeps messages; `refuse` maps a recipient to an SMTP reply;
+    `delay` seconds pass between the end of DATA and the reply (a slow server: the client
+    waits for its 250 that long; other connections are served meanwhile)."""
 
     messages: list[Received] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    delay: float = 0.0
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
@@ -40,6 +44,8 @@ class Recorder:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
         login = session.auth_data.decode() if isinstance(session.auth_data, bytes) else None
         with self.lock:
             self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos),

@@ -7,6 +7,7 @@ engine and instance id), as two daemons, or a daemon and `poll --once`, would be
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 from conftest import make_mail
@@ -96,3 +97,31 @@ def test_register_refuses_a_row_it_does_not_hold(database_url, tmp_path):
         assert not runner._write(env, conn, loaded[0], failures)
     assert [type(f.error) for f in failures] == [ClaimLost]
     assert _counts(env) == {"tickets": 0, "acks": 0, "fetched": 1}
+
+
+def test_a_claim_is_renewed_while_its_batch_is_processed(database_url, tmp_path, monkeypatch):
+    """Item 5: a batch that takes longer than the (short) lease keeps its claim, so a
+    second worker looking for work all the while takes none of it; once the batch is done,
+    nothing is left to take."""
+    lease = timedelta(seconds=1.5)
+    monkeypatch.setattr(inboundstate, "LEASE", lease)
+    slow, quick = _worker(database_url, tmp_path), _worker(database_url, tmp_path)
+    _store(slow, 5)
+
+    def dawdle(work, env) -> None:  # a slow machine: the batch outlasts the lease twice
+        if env is slow:
+            time.sleep(4 * lease.total_seconds() / 5)
+
+    monkeypatch.setattr(runner.stages, "READ_STAGES", [*runner.stages.READ_STAGES, ("dawdle", dawdle)])
+    ids = inboundstate.claim(slow.engine, slow.instance, 10, lease=lease)
+    batch = threading.Thread(target=runner.process_claimed, args=(slow, ids, runner.Summary()))
+    batch.start()
+    taken = []
+    while batch.is_alive():
+        taken += inboundstate.claim(quick.engine, quick.instance, 10, lease=lease)
+        time.sleep(0.2)
+    batch.join()
+    assert taken == []
+    assert _counts(slow) == {"tickets": 5, "acks": 5, "processed": 5}
+    with slow.engine.connect() as conn:
+        assert set(conn.execute(select(inbound.c.claimed_by)).scalars()) == {slow.instance}

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import uuid
+
 from alembic import command
 from conftest import ENGINE, make_mail
 from helpers import build_env
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from pipeline import db
 from pipeline.db import INDEX_BYTES, make_engine, open_database
 from pipeline.ingest import mailboxstate, rawstore
 from pipeline.ingest.mailboxstate import FolderState
 from pipeline.ingest.rawstore import Origin
+from pipeline.outbound import policy
 from pipeline.process import runner
-from pipeline.schema import inbound, tickets
+from pipeline.schema import inbound, outbox, tickets
 
 
 def test_database_url_is_a_fresh_migrated_database_of_this_run(database_url):
@@ -97,3 +100,47 @@ def test_the_migration_converts_an_existing_database(database_url):
         mailboxstate.save(conn, "desk", "INBOX", FolderState(MAX_UID, MAX_UID))
         assert mailboxstate.load(conn, "desk", "INBOX") == FolderState(MAX_UID, MAX_UID)
     engine.dispose()
+
+
+def test_a_routing_mail_to_a_long_recipient_list_is_queued(database_url, tmp_path):
+    """Issue 13, item 2: `outbox.recipients` holds the whole envelope list, and its index
+    took it whole: a 10,000-character list passed PostgreSQL's B-tree entry limit and the
+    message was quarantined. Migration 0012 indexes a capped prefix; the per-recipient
+    limit, which reads through that index, still counts exact addresses."""
+    team = tuple(f"{uuid.uuid4().hex}.{i}@equipo.example.org" for i in range(200))
+    env = build_env({"database": {"url": database_url}, "mailboxes": [],
+                     "desk": {"addresses": ["desk@example.org"]},
+                     "routing": {"default": list(team)},
+                     "classifier": {"models_dir": str(tmp_path / "models")}})
+    with env.engine.begin() as conn:
+        ids = [rawstore.store_raw(conn, Origin("desk", "INBOX", 1, uid),
+                                  make_mail(subject=f"No imprime {uid}", sender="ana@example.com"))
+               for uid in (1, 2)]
+    summary = runner.process_ids(env, ids)
+    assert (summary.new_tickets, summary.quarantined) == (2, 0)
+    now = db.utcnow()
+    with env.engine.connect() as conn:
+        stored = conn.execute(select(outbox.c.recipients).where(outbox.c.kind != "ack")).scalars()
+        assert [len(r) for r in stored] == [len(",".join(team))] * 2
+        assert len(",".join(team)) > 10_000
+        assert policy._sent_to(conn, "ana@example.com", ("ack",), now, 3600) == 2
+        assert policy._sent_to(conn, ",".join(team), ("route", "triage"), now, 3600) == 2
+        assert policy._sent_to(conn, ",".join(team)[:-1], ("route", "triage"), now, 3600) == 0
+        assert policy._sent_to(conn, team[0], ("route", "triage"), now, 3600) == 0
+
+
+def test_the_per_recipient_limit_reads_through_the_capped_index(database_url):
+    engine = open_database(database_url)
+    query = select(func.count()).select_from(outbox).where(
+        outbox.c.created_at >= db.utcnow(), *policy._recipients_are("ana@example.com"))
+    try:
+        with engine.connect() as conn:
+            sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
+            if ENGINE == "sqlite":
+                plan = " ".join(str(row[-1]) for row in conn.execute(text("EXPLAIN QUERY PLAN " + sql)))
+            else:  # an empty table: only forbidding the scan shows what the index can serve
+                conn.execute(text("SET enable_seqscan = off"))
+                plan = " ".join(row[0] for row in conn.execute(text("EXPLAIN " + sql)))
+    finally:
+        engine.dispose()
+    assert "ix_outbox_recipient_time" in plan, plan

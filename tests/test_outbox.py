@@ -191,7 +191,7 @@ def test_resend_after_a_crash_is_the_same_message(engine, smtp_receiver):
     claimed = sender._claim(engine, ack_id, T0)  # a sender took the row, composed it,
     claimed = sender._materialise(engine, cfg, claimed)  # then was killed
     assert claimed is not None and claimed.attempts == 1
-    assert sender.drain(engine, cfg, now=T0 + dt.timedelta(minutes=1)).sent == 1  # the other row
+    assert sender.drain(engine, cfg, now=T0 + dt.timedelta(seconds=10)).sent == 1  # the other row
     later = T0 + sender.LEASE + dt.timedelta(seconds=1)
     assert sender.drain(engine, cfg, now=later) == sender.DrainResult(sent=1)
     resent = [m for m in smtp_receiver.messages if m.data == claimed.raw]
@@ -318,6 +318,16 @@ def test_smtp_defaults():
         (465, 8, 30.0, "desk@example.org")
     assert cfg.smtp.ehlo_name == "example.org" and cfg.smtp.password_env is None
     assert free_port() > 0
+
+
+@pytest.mark.parametrize(("lease", "words"), [(2, "at least 3"), ("soon", "whole number")])
+def test_the_outbox_lease_is_short_by_default_and_a_bad_one_names_the_key(lease, words):
+    smtp = {"url": "smtps://mail.example.org", "from": "Desk <desk@example.org>"}
+    assert from_dict({"smtp": smtp}).outbound.outbox.lease == 30  # renewed while a mail is sent
+    with pytest.raises(ConfigError) as caught:
+        from_dict({"smtp": smtp, "outbox": {"lease": lease}})
+    assert caught.value.key == "outbox.lease" and words in str(caught.value)
+    assert "Fix:" in str(caught.value)
 
 
 def test_a_crash_after_the_server_accepted_does_not_send_again(engine, smtp_receiver,

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,8 +18,9 @@ from test_labels import write_config
 
 from classifier import artefact, dataset, training
 from pipeline.cli import main
+from pipeline.process import workers
 from pipeline.schema import inbound, model_events
-from pipeline.tracking import labels, retrain
+from pipeline.tracking import labels, modelstore, retrain
 
 pytestmark = pytest.mark.slow
 HEADS = ("type", "priority", "queue")
@@ -165,3 +168,42 @@ def test_a_rollback_reaches_a_daemon_whose_models_folder_says_otherwise(world, t
     assert artefact.current_version(tmp_path / "other-models") == second  # untouched
     assert retrain.reload_if_changed(other) == first and other.model.version == first
     assert retrain.reload_if_changed(other) is None  # loaded once
+
+
+def _skewed(models_dir: Path, version: str) -> None:
+    """This host's CURRENT names `version` and was written 'in the future': a clock ahead."""
+    (models_dir / artefact.CURRENT_FILE).write_text(f"{version}\n", encoding="utf-8")
+    ahead = (datetime.now(UTC) + timedelta(days=365)).timestamp()
+    os.utime(models_dir / artefact.CURRENT_FILE, (ahead, ahead))
+
+
+def test_an_install_and_a_rollback_reach_another_daemon_whatever_its_clock(world, tmp_path,
+                                                                          monkeypatch):
+    """Issue 13, item 6: `train --install` records the database's pointer (with its
+    model_events row), and the pointer is what every daemon and worker loads, even when
+    another host's CURRENT names something else and looks newer (its clock runs ahead)."""
+    env, config, first = desk(world, tmp_path)
+    done = CliRunner().invoke(main, ["--config", str(config), "train", "--data",
+                                     str(world[0] / "good.csv"), "--out", str(tmp_path / "second"),
+                                     "--install", "--json"], catch_exceptions=False)
+    assert done.exit_code == 0, done.output
+    second = json.loads(done.stdout)["installed"]
+    assert second != first and modelstore.pointer(env.engine) == second
+    shutil.copytree(tmp_path / "models", tmp_path / "other-models")
+    _skewed(tmp_path / "other-models", first)
+    other = build_env({"database": {"url": f"sqlite:///{tmp_path / 'triaje.db'}"},
+                       "classifier": {"models_dir": str(tmp_path / "other-models")},
+                       "mailboxes": []}, with_model=True)
+    assert other.model.version == second
+
+    cli(config, "model", "rollback", "--who", "ana")
+    _skewed(tmp_path / "other-models", second)
+    monkeypatch.setattr(workers, "MODEL_WATCH", 0.0)  # a worker process's look, now
+    threading.Timer(1.0, other.stop.set).start()
+    workers.loop(other, os.getppid())
+    assert other.model.version == first
+    assert artefact.current_version(tmp_path / "other-models") == first  # the cache follows
+    with env.engine.connect() as conn:
+        actions = [(r.action, r.version) for r in conn.execute(
+            select(model_events).order_by(model_events.c.id))]
+    assert actions == [("install", second), ("rollback", first)]

@@ -8,7 +8,7 @@ import click
 
 from classifier.commands import COMMANDS as CLASSIFIER_COMMANDS
 from pipeline import __version__
-from pipeline.cli import tracking
+from pipeline.cli import installs, tracking
 from pipeline.cli.demo import demo_command
 from pipeline.cli.ingest import COMMANDS as INGEST_COMMANDS
 from pipeline.cli.outbox import outbox_group
@@ -64,6 +64,7 @@ def _register() -> None:
     for command in (*INGEST_COMMANDS, outbox_group, demo_command, *CLASSIFIER_COMMANDS, *WEB_COMMANDS):
         main.add_command(command)
     tracking.register(main)  # its `model` subcommands join the classifier's `model` group
+    installs.wrap(main)  # `train --install`, `model install`: the database's pointer too
 
 
 _register()

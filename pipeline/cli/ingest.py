@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from dataclasses import asdict
@@ -43,14 +44,22 @@ def run(ctx: click.Context, workers: int | None) -> None:
 
 @click.command(hidden=True)
 @click.option("--parent", type=int, required=True)
+@click.option("--wake-fd", type=int, default=None)
+@click.option("--work-fd", type=int, default=None)
 @click.pass_context
-def worker(ctx: click.Context, parent: int) -> None:
-    """One processing worker of `triaje run --workers N` (started by the daemon)."""
+def worker(ctx: click.Context, parent: int, wake_fd: int | None, work_fd: int | None) -> None:
+    """One processing worker of `triaje run --workers N` (started by the daemon); it writes
+    a byte to `--wake-fd` after each batch, which wakes the daemon's sender, and waits for
+    work on `--work-fd`, where the daemon writes when it stored mail."""
     processworkers.die_with(parent)
+    if wake_fd is not None:
+        os.set_blocking(wake_fd, False)
+    if work_fd is not None:
+        os.set_blocking(work_fd, False)  # a wake-up another worker took: no blocking read
     env = build_services(ctx)
     signal.signal(signal.SIGTERM, lambda *_: env.stop.set())
     signal.signal(signal.SIGINT, lambda *_: env.stop.set())
-    processworkers.loop(env, parent)
+    processworkers.loop(env, parent, wake_fd, work_fd)
 
 
 @click.command()

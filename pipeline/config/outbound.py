@@ -112,7 +112,8 @@ class OutboxConfig:
     forward_automatic: bool = False
     retry_base: int = 30
     retry_max: int = 3600
-    lease: int = 600  # seconds a claimed row is left alone; a crash mid-send delays it this long
+    lease: int = 30  # seconds a claimed row is left alone, renewed while it is sent;
+    # a sender that dies mid-send leaves its mail to another daemon after this long
 
 
 @dataclass(frozen=True)
@@ -344,7 +345,7 @@ def _outbox(t: Table, base: Path | None) -> OutboxConfig:
         followup_note=t.bool("followup_note", d.followup_note),
         forward_automatic=t.bool("forward_automatic", d.forward_automatic),
         retry_base=retry_base, retry_max=t.int("retry_max", d.retry_max, minimum=retry_base),
-        lease=t.int("lease", d.lease, minimum=1),
+        lease=t.int("lease", d.lease, minimum=3),
     )
 
 

@@ -17,7 +17,7 @@ from pipeline.addresses import is_address, normalise
 from pipeline.config.outbound import OutboundConfig
 from pipeline.db import as_utc
 from pipeline.outbound.mail import TEAM_KINDS, USER_KINDS, MailContext
-from pipeline.schema import inbound, outbox
+from pipeline.schema import RECIPIENT_PREFIX, inbound, outbox, recipients_prefix
 
 
 def recipient_limit(cfg: OutboundConfig) -> tuple[int, int]:
@@ -86,5 +86,15 @@ def _sent_to(conn: Connection, address: str, kinds: tuple[str, ...], now: dateti
              window: int) -> int:
     since = as_utc(now) - timedelta(seconds=window)
     return conn.execute(select(func.count()).select_from(outbox).where(
-        outbox.c.kind.in_(kinds), outbox.c.recipients == address,
-        outbox.c.created_at >= since)).scalar_one()
+        outbox.c.kind.in_(kinds), outbox.c.created_at >= since,
+        *_recipients_are(address))).scalar_one()
+
+
+def _recipients_are(address: str) -> list:
+    """`recipients == address`, written so the capped index (migration 0012) serves it:
+    the prefix it indexes, and the length, which together are the whole value for any
+    address up to the prefix's size. A plain equality beside them would make SQLite
+    propagate the constant into the indexed expression and scan the table instead."""
+    exact = [recipients_prefix == address[:RECIPIENT_PREFIX],
+             func.length(outbox.c.recipients) == len(address)]
+    return exact if len(address) <= RECIPIENT_PREFIX else [*exact, outbox.c.recipients == address]

@@ -1,9 +1,12 @@
 """The sender: drains the outbox to SMTP (or to files), one claimed row at a time.
 
-It claims a due row (attempts + 1, a lease on `next_attempt_at`), composes it if it was only
-planned, sends the stored bytes unchanged, and marks the row sent right after the server
-accepted it. A kill between send and mark means one resend with the same Message-ID after
-the lease, never a lost mail; the sent journal closes most of that window.
+It claims a due row (attempts + 1, a lease on `next_attempt_at`, its instance id in
+`claimed_by`), composes it if it was only planned, sends the stored bytes unchanged, and
+marks the row sent right after the server accepted it. The lease is short (`[outbox]
+lease`, 30 s) and renewed every third of it while the row is in hand, so a slow SMTP server
+never lets another sender take a mail still being sent, while a dead sender's mail is
+taken over within the lease. A kill between send and mark means one resend with the same
+Message-ID after the lease, never a lost mail; the sent journal closes most of that window.
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, select, update
 
-from pipeline import instance
+from pipeline import instance, leases
 from pipeline.backoff import delay
 from pipeline.config.outbound import OutboundConfig
 from pipeline.db import as_utc, utcnow
@@ -32,7 +36,7 @@ from pipeline.schema import inbound, outbox
 
 log = logging.getLogger("triaje.outbox")
 
-LEASE = timedelta(minutes=10)
+LEASE = timedelta(seconds=30)
 BATCH = 200
 
 
@@ -96,6 +100,7 @@ def drain(engine: Engine, outbound_cfg: OutboundConfig, now: datetime | None = N
         faults.begin("outbox", "neither [smtp] nor [outbox] directory is configured")
         return DrainResult()
     counts = {"sent": 0, "retried": 0, "failed": 0}
+    owner = owner or instance.new_id()  # a claim always names its holder: renewals need it
     try:
         while _drain_batch(engine, outbound_cfg, _Sending(transport, journal, owner), cutoff,
                            clock, counts, stop):
@@ -122,19 +127,26 @@ def _drain_batch(engine: Engine, cfg: OutboundConfig, sending: _Sending, cutoff:
         if stop is not None and stop.is_set():
             return False
         now = clock()
-        row = _claim(engine, row_id, now, timedelta(seconds=cfg.outbox.lease), sending.owner)
+        lease = timedelta(seconds=cfg.outbox.lease)
+        row = _claim(engine, row_id, now, lease, sending.owner)
         if row is None:
             continue
-        if row.raw is None:
-            row = _materialise(engine, cfg, row)
-            if row is None:
-                counts["failed"] += 1
-                continue
-        outcome, server_down = _deliver(engine, cfg, sending, row, now)
+        with leases.Renewing(partial(_renew, engine, row_id, sending.owner, lease),
+                             lease.total_seconds() / 3, "outbox claim"):
+            outcome, server_down = _send_claimed(engine, cfg, sending, row, now)
         counts[outcome] += 1
         if server_down:
             return False
     return len(due) == BATCH
+
+
+def _send_claimed(engine: Engine, cfg: OutboundConfig, sending: _Sending, row: Any,
+                  now: datetime) -> tuple[str, bool]:
+    if row.raw is None:
+        row = _materialise(engine, cfg, row)
+        if row is None:
+            return "failed", False
+    return _deliver(engine, cfg, sending, row, now)
 
 
 def _due_ids(engine: Engine, now: datetime) -> list[int]:
@@ -147,8 +159,9 @@ def _due_ids(engine: Engine, now: datetime) -> list[int]:
 def _claim(engine: Engine, row_id: int, now: datetime, lease: timedelta = LEASE,
            owner: str | None = None) -> Any:
     """Take one due row: a second sender (or a later run) will not touch it for the lease
-    (`[outbox] lease`, default LEASE); a crash between claim and mark waits that long,
-    unless the daemon restarts on the same host (take_back_dead: the claim names `owner`)."""
+    (`[outbox] lease`, default LEASE, renewed while we send); a crash between claim and
+    mark waits that long, unless the daemon restarts on the same host (take_back_dead:
+    the claim names `owner`)."""
     with engine.begin() as conn:
         claimed = conn.execute(
             update(outbox)
@@ -159,6 +172,15 @@ def _claim(engine: Engine, row_id: int, now: datetime, lease: timedelta = LEASE,
         if claimed.rowcount != 1:
             return None
         return conn.execute(select(outbox).where(outbox.c.id == row_id)).one()
+
+
+def _renew(engine: Engine, row_id: int, owner: str | None, lease: timedelta) -> None:
+    """Keep the row in hand ours; conditional on the owner, so a row taken over, marked
+    sent or put in backoff (which clears the owner) is left as it is."""
+    with engine.begin() as conn:
+        conn.execute(update(outbox).where(outbox.c.id == row_id, outbox.c.state == "queued",
+                                          outbox.c.claimed_by == owner)
+                     .values(next_attempt_at=utcnow() + lease))
 
 
 def _materialise(engine: Engine, cfg: OutboundConfig, row: Any) -> Any:
@@ -240,7 +262,7 @@ def backoff(cfg: OutboundConfig, attempts: int) -> timedelta:
 def _record_failure(engine: Engine, cfg: OutboundConfig, row: Any, exc: SendFailure,
                     now: datetime) -> str:
     give_up = exc.permanent or row.attempts >= cfg.max_attempts
-    values: dict[str, Any] = {"last_error": str(exc)}
+    values: dict[str, Any] = {"last_error": str(exc), "claimed_by": None}  # a backoff, no claim
     if give_up:
         values["state"] = "failed"
         log.error("outbox %s %s to %s failed after %d attempt(s): %s", row.id, row.message_id,

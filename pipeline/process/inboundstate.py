@@ -7,6 +7,8 @@ same row; on SQLite the engine's `BEGIN IMMEDIATE` holds the write lock, so the
 conditional UPDATE is the whole claim. Every later write (`hold`, register, quarantine)
 is conditional on still holding the claim: a worker whose lease ran out and was taken
 over writes nothing. A row whose lease ran out (its worker died) is claimable again.
+While a batch is processed, `renewing` extends the claim every third of the lease, so the
+lease stays short (a dead worker's rows wait at most 30 s) however long the batch takes.
 
 A message a stage could not handle keeps its raw bytes; only its state, the stage and the
 reason change, and `triaje quarantine retry` puts it back to `fetched`.
@@ -19,7 +21,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, and_, or_, select, update
 
-from pipeline import instance
+from pipeline import instance, leases
 from pipeline.db import utcnow
 from pipeline.schema import FETCHED, PROCESSING, QUARANTINED, inbound
 
@@ -58,6 +60,24 @@ def hold(conn: Connection, owner: str, ids: list[int], lease: timedelta = LEASE)
                 inbound.c.claimed_by == owner)
     conn.execute(update(inbound).where(mine).values(lease_until=utcnow() + lease))
     return set(conn.execute(select(inbound.c.id).where(mine)).scalars())
+
+
+def renew(engine: Engine, owner: str, ids: list[int], lease: timedelta = LEASE) -> int:
+    """Extend our claim on those of `ids` still ours; a row taken over stays taken."""
+    if not ids:
+        return 0
+    with engine.begin() as conn:
+        return conn.execute(update(inbound).where(
+            inbound.c.id.in_(ids), inbound.c.state == PROCESSING, inbound.c.claimed_by == owner)
+            .values(lease_until=utcnow() + lease)).rowcount
+
+
+def renewing(engine: Engine, owner: str, ids: list[int],
+             lease: timedelta | None = None) -> leases.Renewing:
+    """`with renewing(...)`: our claim on `ids` outlives slow processing, not our death."""
+    lease = lease or LEASE
+    return leases.Renewing(lambda: renew(engine, owner, ids, lease),
+                           lease.total_seconds() / 3, "inbound claim")
 
 
 def release(engine: Engine, owner: str, ids: list[int]) -> int:

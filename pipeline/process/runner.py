@@ -69,10 +69,12 @@ def process_ids(env: Services, ids: Iterable[int], summary: Summary | None = Non
 
 
 def process_claimed(env: Services, ids: list[int], summary: Summary) -> None:
-    """Rows this instance claimed; what is left unprocessed (an error outside the stages,
-    a database outage) is given back at once rather than at the end of the lease."""
+    """Rows this instance claimed, the claim renewed while they are processed; what is left
+    unprocessed (an error outside the stages, a database outage) is given back at once
+    rather than at the end of the lease."""
     try:
-        process_batch(env, _load(env, ids), summary)
+        with inboundstate.renewing(env.engine, env.instance, ids):
+            process_batch(env, _load(env, ids), summary)
     finally:
         inboundstate.release(env.engine, env.instance, ids)
 

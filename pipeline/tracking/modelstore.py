@@ -5,10 +5,13 @@ artefact) and a `CURRENT` file naming the one in use. A version is checked (mani
 sha256, library versions, heads) by loading it before `CURRENT` is switched, atomically.
 Every switch is written to `model_events`, which is how `rollback` knows what came before.
 
-The version in service is also written to the database (`settings` "model.current"), in
-the transaction that records the switch: with several daemons the models folder is a
-shared path, but `CURRENT` and `model_events` could disagree (rollback read one and wrote
-the other); the database pointer wins, and each daemon's once-a-minute watch loads it.
+The version in service is written to the database (`settings` "model.current"), in the
+transaction that records the switch (`record`): promote, rollback, retraining, and
+`triaje model install` / `train --install` run with a config. That pointer is the one
+truth whenever it is set; `CURRENT` is each host's cache of it (rewritten when a daemon
+loads another version) and decides only while the database names none. An earlier rule,
+"a CURRENT written after the pointer wins", compared one host's file time with another's
+database time, so a clock running ahead on one host could keep a rollback from reaching it.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
 from classifier import modelsdir
-from pipeline.db import as_utc, utcnow
+from pipeline.db import utcnow
 from pipeline.errors import ModelError
 from pipeline.schema import model_events, settings
 
@@ -66,23 +68,19 @@ def promote(engine: Engine, models_dir: str, version: str, author: str,
 
 
 def in_service(engine: Engine, models_dir: str) -> str | None:
-    """The version every daemon should run: the database's pointer, unless `CURRENT` was
-    written after it (`triaje model install` and `train --install` write only the folder)."""
-    with engine.connect() as conn:
-        row = conn.execute(select(settings.c.value, settings.c.updated_at)
-                           .where(settings.c.key == CURRENT_KEY)).first()
-    on_file = modelsdir.current_version(models_dir)
-    if row is None or (on_file is not None and _written_at(models_dir) > as_utc(row.updated_at)):
-        return on_file
-    return row.value
+    """The version every daemon should run: the database's pointer; `CURRENT` only while
+    the database names none (a desk that installed its model before any daemon ran)."""
+    return pointer(engine) or modelsdir.current_version(models_dir)
 
 
-def _written_at(models_dir: str) -> datetime:
+def cache_current(models_dir: str, version: str) -> None:
+    """Make this host's `CURRENT` say what the database says (for `model list` and the
+    commands that read the folder only); a folder we cannot write is left as it is."""
     try:
-        return datetime.fromtimestamp(
-            (Path(models_dir) / modelsdir.CURRENT_FILE).stat().st_mtime, UTC)
-    except OSError:
-        return datetime.min.replace(tzinfo=UTC)
+        if modelsdir.current_version(models_dir) != version:
+            _write_current(Path(models_dir) / modelsdir.CURRENT_FILE, version)
+    except (OSError, ModelError):
+        pass
 
 
 def pointer(engine: Engine) -> str | None:

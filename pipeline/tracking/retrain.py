@@ -280,6 +280,7 @@ def reload_if_changed(env: Services) -> str | None:
         from classifier import artefact  # deferred: scikit-learn loads only when a command needs the model
 
         env.model = artefact.load_model(Path(models_dir) / version)
+        modelstore.cache_current(models_dir, version)
     except Exception:
         log.exception("could not load the model in service from %s; keeping the one loaded",
                       models_dir)
