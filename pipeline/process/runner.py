@@ -16,6 +16,7 @@ that holds it, and the writes of a worker that lost its claim are rolled back.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 
@@ -89,6 +90,18 @@ def process_batch(env: Services, batch: list[Work], summary: Summary) -> None:
     failures: list[Failure] = []
     alive = [w for w in batch if _run_each(env, w, stages.READ_STAGES, failures)]
     alive = _run_batch(env, alive, failures)
+    started = time.perf_counter()
+    done = _write_all(env, alive, failures)
+    log.info("batch of %d: write stages %.1f ms", len(alive), (time.perf_counter() - started) * 1e3)
+    summary.quarantined += sum(_quarantine(env, failure) for failure in failures)
+    counters.batch_done(done, [f.work for f in failures])
+    for work in done:
+        _log_done(work)
+        _count(summary, work)
+
+
+def _write_all(env: Services, alive: list[Work], failures: list[Failure]) -> list[Work]:
+    """The write stages of the batch in one transaction, a savepoint per message."""
     done: list[Work] = []
     with env.engine.begin() as conn:
         held = inboundstate.hold(conn, env.instance, [w.inbound_id for w in alive])
@@ -97,11 +110,7 @@ def process_batch(env: Services, batch: list[Work], summary: Summary) -> None:
                 log.info("inbound=%d taken over by another worker; left to it", work.inbound_id)
             elif _write(env, conn, work, failures):
                 done.append(work)
-    summary.quarantined += sum(_quarantine(env, failure) for failure in failures)
-    counters.batch_done(done, [f.work for f in failures])
-    for work in done:
-        _log_done(work)
-        _count(summary, work)
+    return done
 
 
 def _run_each(env: Services, work: Work, group, failures: list[Failure]) -> bool:
