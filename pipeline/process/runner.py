@@ -24,7 +24,7 @@ from sqlalchemy import Connection, select
 
 from pipeline.errors import StageError
 from pipeline.monitor import counters
-from pipeline.process import inboundstate, stages
+from pipeline.process import batchwrite, inboundstate, stages
 from pipeline.process.work import Work
 from pipeline.schema import PROCESSING, inbound
 from pipeline.services import Services
@@ -101,16 +101,34 @@ def process_batch(env: Services, batch: list[Work], summary: Summary) -> None:
 
 
 def _write_all(env: Services, alive: list[Work], failures: list[Failure]) -> list[Work]:
-    """The write stages of the batch in one transaction, a savepoint per message."""
-    done: list[Work] = []
+    """The write stages of the batch in one transaction: set-based when it can, else (a
+    database error, anything unusual) a savepoint per message, so a bad one is isolated."""
     with env.engine.begin() as conn:
         held = inboundstate.hold(conn, env.instance, [w.inbound_id for w in alive])
         for work in alive:
             if work.inbound_id not in held:
                 log.info("inbound=%d taken over by another worker; left to it", work.inbound_id)
-            elif _write(env, conn, work, failures):
-                done.append(work)
-    return done
+        mine = [w for w in alive if w.inbound_id in held]
+        if _write_fast(env, conn, mine):
+            return mine
+        return [work for work in mine if _write(env, conn, work, failures)]
+
+
+def _write_fast(env: Services, conn: Connection, batch: list[Work]) -> bool:
+    verdicts = [work.verdict for work in batch]
+    savepoint = conn.begin_nested()
+    try:
+        batchwrite.write(conn, env, batch)
+    except Exception as exc:
+        savepoint.rollback()
+        for work, verdict in zip(batch, verdicts, strict=True):
+            work.verdict, work.ticket, work.correction = verdict, None, None
+        log.log(logging.INFO if isinstance(exc, batchwrite.OneByOne) else logging.WARNING,
+                "batch of %d written one message at a time: %s: %s", len(batch),
+                type(exc).__name__, exc)
+        return False
+    savepoint.commit()
+    return True
 
 
 def _run_each(env: Services, work: Work, group, failures: list[Failure]) -> bool:
