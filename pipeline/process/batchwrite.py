@@ -23,9 +23,10 @@ from sqlalchemy import Connection
 from pipeline.addresses import normalise
 from pipeline.db import as_utc, fit_index, utcnow
 from pipeline.errors import ClaimLost
-from pipeline.process import batchfacts, batchplan
+from pipeline.process import batchfacts, batchplan, stages
 from pipeline.process.batchfacts import Facts
 from pipeline.process.guard import history_verdict
+from pipeline.process.stages import audit, correction, history, plan, register, thread
 from pipeline.process.thread import SET_TICKET, TicketRef, format_ref, subject_tag, ticket_values
 from pipeline.process.work import Work
 from pipeline.schema import tickets
@@ -45,6 +46,10 @@ class Opened:
     ticket: TicketRef | None = None
 
 
+# what this module does in their place; a stage added to WRITE_STAGES and not here sends
+# every batch through the stages until it is written here too
+COVERED = (history.stage_history, correction.stage_correction, thread.stage_thread,
+           register.stage_register, audit.stage_audit, plan.stage_plan)
 Link = int | Opened  # the ticket a message joins: an existing id, or one opened in the batch
 
 
@@ -53,7 +58,7 @@ def write(conn: Connection, env: Services, batch: list[Work]) -> None:
     if not batch:
         return
     now, desk = utcnow(), env.config.desk
-    _refuse_corrections(env, batch)
+    _refuse(env, batch)
     tags = {t for w in batch if (t := subject_tag(w.need_parsed(), desk.ticket_prefix)) is not None}
     facts = batchfacts.gather(conn, batch, now, desk.sender_window,
                               env.config.outbound.outbox.recipient_window, tags)
@@ -68,7 +73,9 @@ def write(conn: Connection, env: Services, batch: list[Work]) -> None:
     _flush(conn, rows)
 
 
-def _refuse_corrections(env: Services, batch: list[Work]) -> None:
+def _refuse(env: Services, batch: list[Work]) -> None:
+    if tuple(stage for _, stage in stages.WRITE_STAGES) != COVERED:
+        raise OneByOne("WRITE_STAGES has a stage the batch writer does not cover")
     team = team_addresses(env.config)
     if any(normalise(w.need_parsed().from_addr) in team for w in batch):
         raise OneByOne("a mail from a team address (maybe a correction)")
