@@ -13,6 +13,7 @@ as itself with separators turned to spaces, and is accepted when the model knows
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -153,7 +154,15 @@ def resolve(head: str, word: str, extra: Iterable[str] = ()) -> str | None:
     exact = next((x for x in extra if fold(x) == folded), None)
     if exact is not None:  # the model's own label, as it was trained, wins
         return exact
+    return _folded_words(head).get(folded)
+
+
+@functools.cache
+def _folded_words(head: str) -> dict[str, str]:
+    """Every folded word of a head to its code, the first term naming it winning: folding
+    all the words on every call cost planning a tenth of a millisecond per mail."""
+    words: dict[str, str] = {}
     for found in TERMS.get(head, ()):
-        if folded in {fold(w) for w in (found.code, found.es, found.en, *found.words)}:
-            return found.code
-    return None
+        for word in (found.code, found.es, found.en, *found.words):
+            words.setdefault(fold(word), found.code)
+    return words

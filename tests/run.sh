@@ -34,7 +34,7 @@ fi
 ENGINE_SUITES=(tests/test_ingest_imap.py tests/test_maildir_source.py tests/test_outbox.py
   tests/test_outbox_files.py tests/test_outbox_lease.py tests/test_deferred.py tests/test_cli_daemon.py
   tests/test_chaos_crash.py tests/test_chaos_outages.py tests/test_engines.py tests/test_claims.py
-  tests/test_leases.py tests/test_runonce.py
+  tests/test_leases.py tests/test_runonce.py tests/test_batchwrite.py
   "tests/test_hostile_input.py::test_daemon_survives_every_hostile_message")
 
 python3 -m pip install -q -e '.[test,postgres]'

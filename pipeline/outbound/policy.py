@@ -48,8 +48,13 @@ def team_recipients(cfg: OutboundConfig, addresses: tuple[str, ...]) -> tuple[st
 def limit_reason(conn: Connection, address: str, limit: tuple[int, int],
                  now: datetime) -> str | None:
     """Why `address` may get no more user mails now (the per-recipient limit), or None."""
+    return over_recipient_limit(address, _sent_to(conn, address, USER_KINDS, now, limit[1]), limit)
+
+
+def over_recipient_limit(address: str, count: int, limit: tuple[int, int]) -> str | None:
+    """The refusal when `address` already got `count` user mails in the window, or None
+    (shared with the batch writer, which counts in memory)."""
     most, window = limit
-    count = _sent_to(conn, address, USER_KINDS, now, window)
     if count >= most:
         return f"{address} already got {count} mails from us in the last {window} s (limit {most})"
     return None
@@ -69,13 +74,17 @@ def automatic_team_reason(conn: Connection, sender: str, limit: tuple[int, int],
     """Why automatic mail from `sender` may cause no more team mail now, or None: an
     autoresponder or a bouncing team address answering every routing mail would otherwise
     open a new ticket, and send a new routing mail, forever."""
-    most, window = limit
-    since = as_utc(now) - timedelta(seconds=window)
+    since = as_utc(now) - timedelta(seconds=limit[1])
     query = select(func.count()).select_from(
         outbox.join(inbound, outbox.c.inbound_id == inbound.c.id)).where(
         outbox.c.kind.in_(TEAM_KINDS), inbound.c.sender == sender,
         inbound.c.automatic.is_(True), outbox.c.created_at >= since)
-    count = conn.execute(query).scalar_one()
+    return over_automatic_limit(sender, conn.execute(query).scalar_one(), limit)
+
+
+def over_automatic_limit(sender: str, count: int, limit: tuple[int, int]) -> str | None:
+    """The refusal when automatic mail from `sender` already caused `count` team mails."""
+    most, window = limit
     if count >= most:
         return (f"automatic mail from {sender or '(no sender)'} already caused {count} team mails "
                 f"in the last {window} s (limit {most})")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, select
 
@@ -37,11 +38,9 @@ def enqueue_detailed(conn: Connection, mails: list[OutgoingMail],
     for mail in mails:
         reason = _refusal(conn, mail, now)
         if reason:
-            log.warning("not queued: %s %s to %s: %s", mail.kind, mail.message_id,
-                        ",".join(mail.recipients), reason)
-            skipped.append(f"{mail.kind} {mail.message_id}: {reason}")
+            skipped.append(not_queued(mail, reason))
             continue
-        ids.append(_insert(conn, mail, now))
+        ids.append(conn.execute(outbox.insert(), row_values(mail, now)).inserted_primary_key[0])
     return Enqueued(ids, skipped)
 
 
@@ -61,11 +60,17 @@ def _exists(conn: Connection, inbound_id: int, kind: str) -> bool:
     return conn.execute(query.limit(1)).first() is not None
 
 
-def _insert(conn: Connection, mail: OutgoingMail, now: datetime) -> int:
-    values = {
+def not_queued(mail: OutgoingMail, reason: str) -> str:
+    """Log why a mail is not queued; returns the sentence (shared with the batch writer)."""
+    log.warning("not queued: %s %s to %s: %s", mail.kind, mail.message_id,
+                ",".join(mail.recipients), reason)
+    return f"{mail.kind} {mail.message_id}: {reason}"
+
+
+def row_values(mail: OutgoingMail, now: datetime) -> dict[str, Any]:
+    return {
         "ticket_id": mail.ticket_id, "inbound_id": mail.inbound_id, "kind": mail.kind,
         "recipients": ",".join(mail.recipients), "message_id": mail.message_id,
         "raw": None, "plan": mail.plan, "state": "queued", "attempts": 0,
         "next_attempt_at": now, "created_at": now,
     }
-    return conn.execute(outbox.insert(), values).inserted_primary_key[0]

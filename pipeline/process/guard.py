@@ -86,10 +86,19 @@ def check_history(conn: Connection, parsed: ParsedMessage, sender_limit: int,
     """What our records tell; runs inside the write transaction, so it also sees the
     messages of the same batch registered a moment before (a burst from one looping
     sender is cut off inside the batch, not one batch later)."""
+    sent = _sent_by_us(conn, parsed)
+    over = not sent and _over_limit(conn, parsed.from_addr, sender_limit, sender_window)
+    return history_verdict(sent, over, sender_limit, sender_window)
+
+
+def history_verdict(sent_by_us: bool, over_limit: bool, sender_limit: int,
+                    sender_window: int) -> Verdict:
+    """The verdict from what our records say (shared with the batch writer, which asks once
+    per batch)."""
     reason = None
-    if _sent_by_us(conn, parsed):
+    if sent_by_us:
         reason = "one of our own messages came back"
-    elif _over_limit(conn, parsed.from_addr, sender_limit, sender_window):
+    elif over_limit:
         reason = f"more than {sender_limit} messages from this sender in {sender_window} s"
     return Verdict(True, reason) if reason else ANSWERABLE
 

@@ -16,6 +16,7 @@ that holds it, and the writes of a worker that lost its claim are rolled back.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 
@@ -23,7 +24,7 @@ from sqlalchemy import Connection, select
 
 from pipeline.errors import StageError
 from pipeline.monitor import counters
-from pipeline.process import inboundstate, stages
+from pipeline.process import batchwrite, inboundstate, stages
 from pipeline.process.work import Work
 from pipeline.schema import PROCESSING, inbound
 from pipeline.services import Services
@@ -91,19 +92,45 @@ def process_batch(env: Services, batch: list[Work], summary: Summary) -> None:
     failures: list[Failure] = []
     alive = [w for w in batch if _run_each(env, w, stages.READ_STAGES, failures)]
     alive = _run_batch(env, alive, failures)
-    done: list[Work] = []
-    with env.engine.begin() as conn:
-        held = inboundstate.hold(conn, env.instance, [w.inbound_id for w in alive])
-        for work in alive:
-            if work.inbound_id not in held:
-                log.info("inbound=%d taken over by another worker; left to it", work.inbound_id)
-            elif _write(env, conn, work, failures):
-                done.append(work)
+    started = time.perf_counter()
+    done = _write_all(env, alive, failures)
+    log.info("batch of %d: write stages %.1f ms", len(alive), (time.perf_counter() - started) * 1e3)
     summary.quarantined += sum(_quarantine(env, failure) for failure in failures)
     counters.batch_done(done, [f.work for f in failures])
     for work in done:
         _log_done(work)
         _count(summary, work)
+
+
+def _write_all(env: Services, alive: list[Work], failures: list[Failure]) -> list[Work]:
+    """The write stages of the batch in one transaction: set-based when it can, else (a
+    database error, anything unusual) a savepoint per message, so a bad one is isolated."""
+    with env.engine.begin() as conn:
+        held = inboundstate.hold(conn, env.instance, [w.inbound_id for w in alive])
+        for work in alive:
+            if work.inbound_id not in held:
+                log.info("inbound=%d taken over by another worker; left to it", work.inbound_id)
+        mine = [w for w in alive if w.inbound_id in held]
+        if _write_fast(env, conn, mine):
+            return mine
+        return [work for work in mine if _write(env, conn, work, failures)]
+
+
+def _write_fast(env: Services, conn: Connection, batch: list[Work]) -> bool:
+    verdicts = [work.verdict for work in batch]
+    savepoint = conn.begin_nested()
+    try:
+        batchwrite.write(conn, env, batch)
+    except Exception as exc:
+        savepoint.rollback()
+        for work, verdict in zip(batch, verdicts, strict=True):
+            work.verdict, work.ticket, work.correction = verdict, None, None
+        log.log(logging.INFO if isinstance(exc, batchwrite.OneByOne) else logging.WARNING,
+                "batch of %d written one message at a time: %s: %s", len(batch),
+                type(exc).__name__, exc)
+        return False
+    savepoint.commit()
+    return True
 
 
 def _run_each(env: Services, work: Work, group, failures: list[Failure]) -> bool:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
@@ -26,7 +28,7 @@ class TicketRef:
     is_followup: bool
 
 
-_SET_TICKET = update(tickets).where(tickets.c.id == bindparam("row_id"))
+SET_TICKET = update(tickets).where(tickets.c.id == bindparam("row_id"))
 
 
 def format_ref(prefix: str, ticket_id: int) -> str:
@@ -51,31 +53,39 @@ def _by_message_ids(conn: Connection, ids: tuple[str, ...]) -> int | None:
     return found if found is not None else ownmail.ticket_of_sent(conn, ids)
 
 
-def _by_subject_tag(conn: Connection, parsed: ParsedMessage, prefix: str) -> int | None:
+def subject_tag(parsed: ParsedMessage, prefix: str) -> int | None:
+    """The ticket number a subject names, when the message has a sender to check it by."""
     match = re.search(rf"\b{re.escape(prefix)}-(\d{{1,12}})\b", parsed.subject, re.IGNORECASE)
-    if not match or not parsed.from_addr:
+    return int(match.group(1)) if match and parsed.from_addr else None
+
+
+def _by_subject_tag(conn: Connection, parsed: ParsedMessage, prefix: str) -> int | None:
+    ticket_id = subject_tag(parsed, prefix)
+    if ticket_id is None:
         return None
-    ticket_id = int(match.group(1))
     on_ticket = conn.execute(select(inbound.c.id).where(
         inbound.c.ticket_id == ticket_id, inbound.c.sender == parsed.from_addr).limit(1)).first()
     return ticket_id if on_ticket else None
 
 
 def open_ticket(conn: Connection, parsed: ParsedMessage, mailbox: str, prefix: str) -> TicketRef:
-    now = utcnow()
-    ticket_id = conn.execute(tickets.insert(), {
-        "ref": f"pending-{uuid.uuid4().hex}", "mailbox": mailbox,  # unique until set below
-        "subject": parsed.subject[:1000], "requester": parsed.from_addr,
-        "language": parsed.language, "status": "open", "created_at": now,
-        "updated_at": now}).inserted_primary_key[0]
+    ticket_id = conn.execute(tickets.insert(), ticket_values(parsed, mailbox, utcnow())
+                             ).inserted_primary_key[0]
     ref = format_ref(prefix, ticket_id)
-    conn.execute(_SET_TICKET, {"row_id": ticket_id, "ref": ref})
+    conn.execute(SET_TICKET, {"row_id": ticket_id, "ref": ref})
     return TicketRef(ticket_id, ref, False)
+
+
+def ticket_values(parsed: ParsedMessage, mailbox: str, now: datetime) -> dict[str, Any]:
+    """A new ticket's row; its ref is set once the id is known."""
+    return {"ref": f"pending-{uuid.uuid4().hex}", "mailbox": mailbox,  # unique until set
+            "subject": parsed.subject[:1000], "requester": parsed.from_addr,
+            "language": parsed.language, "status": "open", "created_at": now, "updated_at": now}
 
 
 def attach(conn: Connection, parsed: ParsedMessage, mailbox: str, prefix: str) -> TicketRef:
     found = find_followup(conn, parsed, prefix)
     if found is None:
         return open_ticket(conn, parsed, mailbox, prefix)
-    conn.execute(_SET_TICKET, {"row_id": found.id, "updated_at": utcnow()})
+    conn.execute(SET_TICKET, {"row_id": found.id, "updated_at": utcnow()})
     return found

@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, select
 
@@ -43,11 +45,16 @@ def register(conn: Connection, inbound_id: int, key: str, fraction: float) -> bo
     if conn.execute(select(audit_sample.c.drawn).where(
             audit_sample.c.inbound_id == inbound_id)).first() is not None:
         return False
+    row = sample_row(inbound_id, key, fraction, utcnow())
+    conn.execute(audit_sample.insert().values(**row))
+    return row["drawn"]
+
+
+def sample_row(inbound_id: int, key: str, fraction: float, now: datetime) -> dict[str, Any]:
+    """The audit_sample row of one message (shared with the batch writer)."""
     value = draw(key)
-    conn.execute(audit_sample.insert().values(
-        inbound_id=inbound_id, draw=value, fraction=fraction, drawn=value < fraction,
-        created_at=utcnow()))
-    return value < fraction
+    return {"inbound_id": inbound_id, "draw": value, "fraction": fraction,
+            "drawn": value < fraction, "created_at": now}
 
 
 def wilson(errors: int, n: int, z: float = Z95) -> Interval:

@@ -4,7 +4,9 @@ Stages never call each other. The runner takes a batch of stored messages throug
 groups: READ_STAGES per message (no database writes), BATCH_STAGES over the whole batch
 (the classifier is far faster on a batch), then WRITE_STAGES per message inside the
 batch's transaction, each message in its own savepoint, so a ticket, its predictions and
-its outgoing mail exist together or not at all. To add a stage: write a module here with
+its outgoing mail exist together or not at all. (The runner first tries the same writes
+set-based for the whole batch, pipeline/process/batchwrite.py, and comes here when that
+fails: a stage added to WRITE_STAGES needs its batch form there too.) To add a stage: write a module here with
 one function taking (work, env), and put it in the right list; the name is what a
 quarantined message shows as the stage that failed.
 """
