@@ -7,6 +7,7 @@ import sys
 import threading
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from pipeline import instance, leases
@@ -16,7 +17,7 @@ from pipeline.ingest.mailboxstate import FolderState
 from pipeline.ingest.ownership import Ownership
 from pipeline.outbound import sender
 from pipeline.process import inboundstate
-from pipeline.schema import inbound, outbox
+from pipeline.schema import inbound, mailbox_state, outbox
 
 
 def dead_owner() -> str:
@@ -109,6 +110,32 @@ def test_last_uid_only_moves_forward_and_the_first_insert_race_is_absorbed(datab
         assert mailboxstate.load(conn, "desk", "INBOX") == FolderState(11, 0)
     for engine in engines:
         engine.dispose()
+
+
+def test_a_first_insert_committed_between_our_two_statements_does_not_hold_us_back(
+        database_url, monkeypatch):
+    """PostgreSQL reads each statement afresh: our UPDATE finds no row, then another daemon's
+    first contact (at an older position) commits before our SELECT. Our position still wins.
+    SQLite's BEGIN IMMEDIATE lets nobody in between, so there the other insert waits."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers: no statement can come in between")
+    ours, theirs = open_database(database_url), open_database(database_url)
+    real_load = mailboxstate.load
+
+    def load_after_their_insert(conn, mailbox, folder):
+        with theirs.begin() as other:
+            other.execute(mailbox_state.insert().values(
+                mailbox=mailbox, folder=folder, uidvalidity=9, last_uid=5, updated_at=utcnow()))
+        monkeypatch.setattr(mailboxstate, "load", real_load)
+        return real_load(conn, mailbox, folder)
+
+    monkeypatch.setattr(mailboxstate, "load", load_after_their_insert)
+    with ours.begin() as conn:
+        mailboxstate.save(conn, "desk", "INBOX", FolderState(9, 13))
+    with ours.connect() as conn:
+        assert real_load(conn, "desk", "INBOX") == FolderState(9, 13)
+    ours.dispose()
+    theirs.dispose()
 
 
 def test_a_restart_takes_back_its_dead_predecessors_claims_at_once(database_url):

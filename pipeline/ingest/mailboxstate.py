@@ -30,8 +30,13 @@ def load(conn: Connection, mailbox: str, folder: str) -> FolderState | None:
 
 
 def save(conn: Connection, mailbox: str, folder: str, state: FolderState) -> None:
-    if _update(conn, mailbox, folder, state) or load(conn, mailbox, folder) is not None:
-        return  # moved, or already at or past this position
+    if _update(conn, mailbox, folder, state):
+        return
+    if load(conn, mailbox, folder) is not None:
+        # At or past this position, or another daemon's first contact committed between the
+        # two statements (PostgreSQL reads each statement afresh): try the move once more.
+        _update(conn, mailbox, folder, state)
+        return
     values = {"uidvalidity": state.uidvalidity, "last_uid": state.last_uid, "updated_at": utcnow()}
     try:
         with conn.begin_nested():
