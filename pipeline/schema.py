@@ -128,6 +128,7 @@ outbox = Table(
     UniqueConstraint("inbound_id", "kind", name="uq_outbox_inbound_kind"),
 )
 Index("ix_outbox_due", outbox.c.state, outbox.c.next_attempt_at)
+Index("ix_outbox_ticket", outbox.c.ticket_id)  # a ticket's routing mails (0013)
 # the whole envelope list can pass a B-tree entry's limit: a prefix is indexed (0012),
 # written with literals so that a query's expression is the index's, on both engines
 RECIPIENT_PREFIX = 200
