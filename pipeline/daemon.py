@@ -122,7 +122,8 @@ class Daemon:
                                       process=self.worker_count == 1)
                         for cfg in env.config.mailboxes]
         self.watchers: list[IdleWatcher] = []
-        self.extra_jobs = [*retrain.scheduled_jobs(env), *(extra_jobs or [])]
+        self.extra_jobs = [*retrain.scheduled_jobs(env, watch_model=self.worker_count == 1),
+                           *(extra_jobs or [])]
         self.monitor = MonitorServer(env.engine, env.config) if env.config.metrics.listen else None
 
     def after_fetch(self) -> None:

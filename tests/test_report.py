@@ -106,6 +106,9 @@ def test_weekly_mail_and_scheduled_jobs(tmp_path):
         jobs = {trigger["id"]: trigger for _, trigger in retrain.scheduled_jobs(env)}
         daemon = Daemon(env)
         daemon_jobs = [trigger.get("id") for _, trigger in daemon.extra_jobs]
+        # with worker processes, they watch for a new model; the fetching parent has none
+        fetcher = Daemon(env, workers=2, config_path=str(tmp_path / "triaje.toml"))
+        fetcher_jobs = [trigger.get("id") for _, trigger in fetcher.extra_jobs]
     finally:
         receiver.stop()
     (got,) = receiver.messages
@@ -119,6 +122,7 @@ def test_weekly_mail_and_scheduled_jobs(tmp_path):
     assert "Full report attached" in body and "Misclassified, as seen in corrections" in body
     assert str(jobs["report"]["trigger"]).startswith("cron[") and "retrain" in jobs
     assert {"report", "retrain", "model-watch"} <= set(daemon_jobs)
+    assert {"report", "retrain"} <= set(fetcher_jobs) and "model-watch" not in fetcher_jobs
     assert daemon.sender.name == "outbox"  # the outbox drains in its own thread, not a job
 
 

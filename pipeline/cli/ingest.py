@@ -35,8 +35,12 @@ def build_services(ctx: click.Context, with_model: bool = True) -> services.Serv
 @click.pass_context
 def run(ctx: click.Context, workers: int | None) -> None:
     """Run the daemon: poll (and IDLE on) every mailbox until SIGTERM/SIGINT."""
-    env = build_services(ctx)
-    count = workers or env.config.daemon.workers or processworkers.default_count()
+    logutil.setup(ctx.obj["verbose"])
+    config = load_config(ctx)
+    count = workers or config.daemon.workers or processworkers.default_count()
+    # with worker processes each loads the model; the fetching parent never classifies, so
+    # it does not load one (~40 MB and a second or two before the workers could start)
+    env = services.build(config, with_model=count == 1)
     config_path = str(configmod.resolve_path(ctx.obj["config_path"]).resolve())
     Daemon(env, workers=count, config_path=config_path,
            verbose=ctx.obj["verbose"]).run_until_signal()

@@ -220,13 +220,17 @@ def _mean_or_none(values: dict[str, float]) -> float | None:
     return sum(values.values()) / len(values) if values else None
 
 
-def scheduled_jobs(env: Services) -> list[tuple[Callable[[], None], dict[str, Any]]]:
+Job = tuple[Callable[[], None], dict[str, Any]]
+
+
+def scheduled_jobs(env: Services, watch_model: bool = True) -> list[Job]:
     """The daemon's tracking jobs: retrain and the report mail on their cron schedules, and
-    a watch that loads a model another process put in service (`triaje model promote`)."""
+    a watch that loads a model another process put in service (`triaje model promote`);
+    a daemon whose worker processes classify leaves that watch to them."""
     tracking, zone = env.config.tracking, env.config.desk.timezone
-    jobs: list[tuple[Callable[[], None], dict[str, Any]]] = [
+    jobs: list[Job] = [
         (lambda: reload_if_changed(env), {"trigger": "interval", "seconds": 60,
-                                          "id": "model-watch"})]
+                                          "id": "model-watch"})] if watch_model else []
     if tracking.retrain_schedule:
         jobs.append((lambda: _as_leader(retrain, env), {
             "trigger": CronTrigger.from_crontab(tracking.retrain_schedule, timezone=zone),
