@@ -108,7 +108,7 @@ def _leaves(msg: Message, depth: int = 0) -> Iterator[tuple[Message, int]]:
 
 def extract(msg: Message, depth: int = 0) -> Extracted:
     plain: list[str] = []
-    html: list[str] = []
+    html: list[Message] = []  # converted only when no plain text says it (inscriptis is slow)
     forwarded: list[str] = []
     attachments: list[Attachment] = []
     too_deep = False
@@ -128,10 +128,10 @@ def extract(msg: Message, depth: int = 0) -> Extracted:
         elif kind == "text/plain":
             plain.append(part_text(part))
         elif kind == "text/html":
-            html.append(part_text(part))
+            html.append(part)
         elif part.get_content_maintype() != "multipart":
             attachments.append(_attachment(part))
-    body = "\n\n".join(t for t in plain if t.strip()) or "\n\n".join(html)
+    body = "\n\n".join(t for t in plain if t.strip()) or "\n\n".join(part_text(p) for p in html)
     text = "\n\n".join([body.strip(), *forwarded]).strip()
     return Extracted(text, not plain and bool(html), tuple(attachments), len(forwarded), too_deep)
 
