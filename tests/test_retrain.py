@@ -8,6 +8,7 @@ import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 from helpers import build_env
@@ -165,3 +166,23 @@ def test_a_rollback_reaches_a_daemon_whose_models_folder_says_otherwise(world, t
     assert artefact.current_version(tmp_path / "other-models") == second  # untouched
     assert retrain.reload_if_changed(other) == first and other.model.version == first
     assert retrain.reload_if_changed(other) is None  # loaded once
+
+
+def test_the_candidate_folds_whole_seed_files_as_the_shipped_model_does(tmp_path):
+    """Seed rows keep their file through `split`, and the candidate trains from one CSV per
+    file plus one of the desk's labels: with 3+ files its folds are whole files."""
+    seed_dir = Path(retrain.seed_paths()[0])
+    files = sorted(str(p) for p in seed_dir.glob("seed_en_*.csv"))[:3]
+    data = dataset.load(files)
+    frame = data.frame.assign(source=retrain._source_names(data))
+    assert list(frame["source"].unique()) == [Path(f).name for f in files]
+    sample = frame.groupby("source", sort=False).head(70)
+    labelled = sample.iloc[:30].assign(source=retrain.LABELS_SOURCE)
+    train = pd.concat([sample, labelled], ignore_index=True)
+    paths = retrain.source_files(train, tmp_path)
+    assert [len(dataset.load([p]).frame) for p in paths] == [70, 70, 70, 30]
+    manifest = training.train_from_paths(paths, tmp_path / "grouped")
+    assert manifest["cv_grouping"] == "source file"
+    (tmp_path / "one").mkdir()
+    one = retrain.source_files(train.drop(columns="source"), tmp_path / "one")
+    assert [len(dataset.load([p]).frame) for p in one] == [240]
