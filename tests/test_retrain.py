@@ -10,6 +10,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 from helpers import build_env
@@ -207,3 +208,23 @@ def test_an_install_and_a_rollback_reach_another_daemon_whatever_its_clock(world
         actions = [(r.action, r.version) for r in conn.execute(
             select(model_events).order_by(model_events.c.id))]
     assert actions == [("install", second), ("rollback", first)]
+
+
+def test_the_candidate_folds_whole_seed_files_as_the_shipped_model_does(tmp_path):
+    """Seed rows keep their file through `split`, and the candidate trains from one CSV per
+    file plus one of the desk's labels: with 3+ files its folds are whole files."""
+    seed_dir = Path(retrain.seed_paths()[0])
+    files = sorted(str(p) for p in seed_dir.glob("seed_en_*.csv"))[:3]
+    data = dataset.load(files)
+    frame = data.frame.assign(source=retrain._source_names(data))
+    assert list(frame["source"].unique()) == [Path(f).name for f in files]
+    sample = frame.groupby("source", sort=False).head(70)
+    labelled = sample.iloc[:30].assign(source=retrain.LABELS_SOURCE)
+    train = pd.concat([sample, labelled], ignore_index=True)
+    paths = retrain.source_files(train, tmp_path)
+    assert [len(dataset.load([p]).frame) for p in paths] == [70, 70, 70, 30]
+    manifest = training.train_from_paths(paths, tmp_path / "grouped")
+    assert manifest["cv_grouping"] == "source file"
+    (tmp_path / "one").mkdir()
+    one = retrain.source_files(train.drop(columns="source"), tmp_path / "one")
+    assert [len(dataset.load([p]).frame) for p in one] == [240]

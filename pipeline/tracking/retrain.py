@@ -38,6 +38,12 @@ if TYPE_CHECKING:  # pandas and scikit-learn load with the work, not with the da
 log = logging.getLogger("triaje.retrain")
 HEADS = ("type", "priority", "queue")
 SEED_HOLDOUT = 0.2
+# Which file a training row came from ("labels": the desk's own labels). The candidate is
+# trained from one CSV per source, so with 3+ sources its thresholds come from folds of
+# whole files, as the shipped model's do (classifier/training.py); from one merged CSV
+# every style was in every fold and the candidate's thresholds promised more off-domain.
+SOURCE = "source"
+LABELS_SOURCE = "labels"
 Say = Callable[[str], None]
 
 
@@ -57,9 +63,10 @@ def split(config: Config, engine, data_paths: list[str],
     from classifier import dataset  # deferred: pandas
 
     data = dataset.load(data_paths)
-    seed = data.frame
+    seed = data.frame.assign(**{SOURCE: _source_names(data)})
     rows = labelcsv.labelled_rows(engine)
     labelled = pd.DataFrame(rows, columns=["subject", "body", "language", *HEADS])
+    labelled[SOURCE] = LABELS_SOURCE
     trained_at = _created(current)
     unseen = [i for i, row in enumerate(rows) if _unseen(row, trained_at)]
     tracking = config.tracking
@@ -68,14 +75,19 @@ def split(config: Config, engine, data_paths: list[str],
         held = set(unseen[-size:])
         mask = [i in held for i in range(len(rows))]
         return pd.concat([seed, labelled[[not m for m in mask]]], ignore_index=True).fillna(""), \
-            labelled[mask].reset_index(drop=True), "labels"
+            labelled[mask].drop(columns=SOURCE).reset_index(drop=True), "labels"
     if current is not None and _saw_seed(current, data):
         return pd.concat([seed, labelled], ignore_index=True).fillna(""), labelled.iloc[:0], \
             f"none: the model in service was trained on the seed rows and on every label " \
             f"made before {current.get('created', '?')}"
     held = seed.apply(lambda r: _bucket(r["subject"], r["body"]) < SEED_HOLDOUT, axis=1)
     return pd.concat([seed[~held], labelled], ignore_index=True).fillna(""), \
-        seed[held].reset_index(drop=True), "seed"
+        seed[held].drop(columns=SOURCE).reset_index(drop=True), "seed"
+
+
+def _source_names(data: Any) -> list[str]:
+    """Each seed row's file name, in the order `dataset.load` concatenated them."""
+    return [Path(s.path).name for s in data.sources for _ in range(s.rows)]
 
 
 def _created(current: dict | None) -> datetime | None:
@@ -193,10 +205,22 @@ def _train(config: Config, train: pd.DataFrame, tmp: Path) -> Any:
         training,
     )
 
-    path = tmp / "train.csv"
-    train[["subject", "body", "language", *[h for h in HEADS if h in train]]].to_csv(path, index=False)
-    training.train_from_paths([str(path)], tmp / "candidate", config.classifier.target_precision)
+    training.train_from_paths(source_files(train, tmp), tmp / "candidate",
+                              config.classifier.target_precision)
     return artefact.load_model(tmp / "candidate")
+
+
+def source_files(train: pd.DataFrame, folder: Path) -> list[str]:
+    """The training rows written as one CSV per source (seed file, or the desk's labels),
+    in order: training groups its folds by file, as it does for the shipped model."""
+    columns = ["subject", "body", "language", *[h for h in HEADS if h in train]]
+    sources = train[SOURCE] if SOURCE in train else [LABELS_SOURCE] * len(train)
+    paths = []
+    for n, (_, rows) in enumerate(train.groupby(sources, sort=False)):
+        path = folder / f"train_{n:02d}.csv"
+        rows[columns].to_csv(path, index=False)
+        paths.append(str(path))
+    return paths
 
 
 def _compare(config: Config, candidate: Any, current: Any | None, holdout: pd.DataFrame,
