@@ -56,19 +56,23 @@ def test_smtp_refusing_then_down_then_accepting(own_dovecot, tmp_path, database_
     with Scenario(own_dovecot, tmp_path, 60, "smtpdown", database_url=database_url) as s:
         s.receiver.recorder.refusing = "421 4.3.2 Service not available, try later"
         append_many(own_dovecot, s.desk.user, [m.raw for m in s.corpus[:30]])
+        name = f"smtp://127.0.0.1:{s.receiver.port}"
         assert wait_until(lambda: s.inbound() >= 30, 30)
-        time.sleep(4)
+        # each episode lasts until the sender has met it (a loaded machine may take a while
+        # to process the first mails), then a little longer
+        assert wait_until(lambda: s.receiver.recorder.refused >= 1, 60)
+        time.sleep(2)
         s.receiver.recorder.refusing = None
         assert wait_until(lambda: len(s.ledger.distinct_ids()) >= 10, 30)
         s.receiver.stop()  # episode 2: nobody listening
         append_many(own_dovecot, s.desk.user, [m.raw for m in s.corpus[30:]])
-        time.sleep(4)
+        assert wait_until(lambda: s.daemon.output().count(f"outbox: {name}: ") >= 2, 60)
+        time.sleep(2)
         assert s.daemon.alive()
         s.receiver.start()
         report = s.finish()
     out = s.daemon.output()
     assert_clean(report, out)
-    name = f"smtp://127.0.0.1:{s.receiver.port}"
     print(f"refused MAIL FROM {s.receiver.recorder.refused} times")
     assert out.count(f"outbox: {name}: ") == 2, out[-4000:]  # one line per episode
     assert out.count(f"outbox: {name}: 421 4.3.2") == 1  # saying what the server said
