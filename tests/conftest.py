@@ -12,6 +12,7 @@ import itertools
 import os
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -43,16 +44,25 @@ def postgres():
     server.cleanup()
 
 
-@pytest.fixture
-def database_url(request, tmp_path) -> Iterator[str]:
-    """A fresh, empty database for this test, on the engine of this run."""
+@contextmanager
+def fresh_database(request, tmp_path, name: str = "triaje") -> Iterator[str]:
+    """A fresh, empty database on the engine of this run, dropped afterwards."""
     if ENGINE == "sqlite":
-        yield f"sqlite:///{tmp_path / 'triaje.db'}"
+        yield f"sqlite:///{tmp_path / (name + '.db')}"
         return
     server = request.getfixturevalue("postgres")
     url = server.create_database()
-    yield url
-    server.drop_database(url)
+    try:
+        yield url
+    finally:
+        server.drop_database(url)
+
+
+@pytest.fixture
+def database_url(request, tmp_path) -> Iterator[str]:
+    """A fresh, empty database for this test, on the engine of this run."""
+    with fresh_database(request, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

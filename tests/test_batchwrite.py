@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ENGINE, make_mail
+from conftest import ENGINE, fresh_database, make_mail
 from helpers import build_env
 from sqlalchemy import event, select
 from stubmodel import Guess, KeywordModel
@@ -28,13 +28,8 @@ VOLATILE_PLAN = ("date", "received_at")
 
 @pytest.fixture
 def second_url(request, tmp_path):
-    if ENGINE == "sqlite":
-        yield f"sqlite:///{tmp_path / 'second.db'}"
-        return
-    server = request.getfixturevalue("postgres")
-    url = server.create_database()
-    yield url
-    server.drop_database(url)
+    with fresh_database(request, tmp_path, "second") as url:
+        yield url
 
 
 class PoisonModel(KeywordModel):
