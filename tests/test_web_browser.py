@@ -14,6 +14,7 @@ import threading
 import time
 from email import policy
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import uvicorn
@@ -101,10 +102,19 @@ def shot(driver, name: str) -> Path:
 
 
 def misclassified(driver, base: str, head: str) -> int:
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
 
     driver.get(f"{base}/report")
-    row = driver.find_element(By.CSS_SELECTOR, f'#summary tr[data-head="{head}"] td.wrong')
+    where = (By.CSS_SELECTOR, f'#summary tr[data-head="{head}"] td.wrong')
+    try:
+        row = WebDriverWait(driver, 20).until(expected_conditions.presence_of_element_located(where))
+    except TimeoutException:  # say what the page showed instead (it failed once in CI)
+        shot(driver, "report-without-figures")
+        shown = driver.find_element(By.TAG_NAME, "body").text[:2000]
+        raise AssertionError(f"{driver.current_url}: {shown}") from None
     return int(row.text)
 
 
@@ -152,7 +162,9 @@ def test_review_in_a_browser(deskbox, tmp_path, monkeypatch, receiver, browser):
         shot(browser, "01-login")
         browser.find_element(By.ID, "username").send_keys("rita")
         browser.find_element(By.ID, "password").send_keys("rita-password-1", Keys.ENTER)
-        wait.until(lambda d: d.current_url.endswith("/review"))
+        # not endswith("/review"): the login page's own address, /login?next=/review, ends so
+        # too, and the report was then asked for before the login had set the cookie
+        wait.until(lambda d: urlsplit(d.current_url).path == "/review")
         before = misclassified(browser, base, "queue")
         shot(browser, "02-report-before")
         browser.get(f"{base}/review")
